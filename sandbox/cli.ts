@@ -1,0 +1,96 @@
+// The sandbox CLI:
+//   npm run sandbox                        start the local environment and keep it up
+//   npm run sandbox -- list                list scenarios
+//   npm run sandbox -- scenario <name> [--json] [--keep]
+//                                          run one scenario in a fresh environment; exit 0 only if it
+//                                          passed; with --json the last stdout line is its JSON figures
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { startSandbox } from "./environment.js";
+import { findScenario, scenarios } from "./scenarios/index.js";
+
+const progress = (message: string) => process.stderr.write(`[sandbox] ${message}\n`);
+
+async function runScenario(name: string, json: boolean, keep: boolean): Promise<number> {
+  const scenario = findScenario(name);
+  if (!scenario) {
+    progress(`unknown scenario "${name}"; known: ${scenarios.map((s) => s.name).join(", ") || "(none)"}`);
+    return 2;
+  }
+  const workDir = mkdtempSync(join(tmpdir(), `sa-${name}-`));
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), scenario.timeoutSeconds * 1000);
+  const onSignal = () => controller.abort();
+  process.once("SIGINT", onSignal);
+  progress(`scenario ${name}: ${scenario.description}`);
+  let result: Record<string, unknown> & { pass: boolean };
+  try {
+    const aborted = new Promise<never>((_, reject) =>
+      controller.signal.addEventListener("abort", () =>
+        reject(new Error(`scenario ${name} did not finish within ${scenario.timeoutSeconds} s`)),
+      ),
+    );
+    result = await Promise.race([
+      scenario.run({ workDir, log: (m) => progress(`${name}: ${m}`), signal: controller.signal }),
+      aborted,
+    ]);
+  } catch (err) {
+    result = { pass: false, error: (err as Error).message };
+    progress(`scenario ${name} failed: ${(err as Error).stack ?? err}`);
+  } finally {
+    clearTimeout(timer);
+    process.off("SIGINT", onSignal);
+    if (keep) progress(`kept ${workDir}`);
+    else rmSync(workDir, { recursive: true, force: true });
+  }
+  progress(`scenario ${name}: ${result.pass ? "PASS" : "FAIL"}`);
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  return result.pass ? 0 : 1;
+}
+
+async function runEnvironment(port: number): Promise<void> {
+  const env = await startSandbox({ stateDir: join(process.cwd(), ".sandbox"), port, log: progress });
+  process.stdout.write(`${env.describe()}\n`);
+  progress("running; press Ctrl-C to stop");
+  await new Promise<void>((resolveStop) => {
+    const stop = () => resolveStop();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  progress("stopping");
+  await env.stop();
+}
+
+async function main(): Promise<number> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      json: { type: "boolean", default: false },
+      keep: { type: "boolean", default: false },
+      port: { type: "string", default: "7071" },
+    },
+  });
+  const [command, arg] = positionals;
+  if (command === undefined || command === "up") {
+    await runEnvironment(Number(values.port));
+    return 0;
+  }
+  if (command === "list") {
+    for (const s of scenarios) process.stdout.write(`${s.name.padEnd(20)} ${s.description}\n`);
+    return 0;
+  }
+  if (command === "scenario" && arg) return runScenario(arg, values.json, values.keep);
+  progress("usage: npm run sandbox [-- list | -- scenario <name> [--json] [--keep]]");
+  return 2;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    progress(`error: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  },
+);
