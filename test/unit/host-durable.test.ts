@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { HostClock } from "../../sandbox/host/clock.js";
+import {
+  ActionType,
+  actionSignature,
+  flattenActions,
+  retryDelay,
+} from "../../sandbox/host/durable/history.js";
+import { authorize, authorizeSystem, type HostKeys } from "../../sandbox/host/keys.js";
+
+describe("action flattening", () => {
+  it("numbers compound actions depth-first, as durable-functions allocates sequence numbers", () => {
+    const actions = [
+      [
+        { actionType: ActionType.CallActivity, functionName: "a" },
+        {
+          actionType: ActionType.WhenAll,
+          compoundActions: [
+            { actionType: ActionType.CallActivity, functionName: "b" },
+            {
+              actionType: ActionType.WhenAny,
+              compoundActions: [
+                { actionType: ActionType.CreateTimer, fireAt: "2026-01-01T00:00:00Z" },
+                { actionType: ActionType.WaitForExternalEvent, externalEventName: "go" },
+              ],
+            },
+          ],
+        },
+        { actionType: ActionType.CallSubOrchestrator, functionName: "child" },
+      ],
+    ];
+    expect(flattenActions(actions).map(actionSignature)).toEqual([
+      "CallActivity(a)",
+      "CallActivity(b)",
+      "CreateTimer",
+      "WaitForExternalEvent(go)",
+      "CallSubOrchestrator(child)",
+    ]);
+  });
+
+  it("tells a plain call from a call with retry", () => {
+    expect(actionSignature({ actionType: ActionType.CallActivity, functionName: "x" })).not.toBe(
+      actionSignature({ actionType: ActionType.CallActivityWithRetry, functionName: "x" }),
+    );
+  });
+});
+
+describe("retry delays", () => {
+  const policy = { firstRetryIntervalInMilliseconds: 100, maxNumberOfAttempts: 4, backoffCoefficient: 2 };
+  it.each([
+    [1, 0, 100],
+    [2, 0, 200],
+    [3, 0, 400],
+    [4, 0, undefined],
+  ])("after failed attempt %i (elapsed %i ms) waits %s ms", (attempt, elapsed, expected) => {
+    expect(retryDelay(policy, attempt, elapsed)).toBe(expected);
+  });
+  it("caps the interval and honours the overall retry timeout", () => {
+    expect(retryDelay({ ...policy, maxRetryIntervalInMilliseconds: 150 }, 3, 0)).toBe(150);
+    expect(retryDelay({ ...policy, retryTimeoutInMilliseconds: 250 }, 2, 100)).toBeUndefined();
+  });
+});
+
+describe("function keys", () => {
+  const keys: HostKeys = {
+    masterKey: "master-key-0123456789",
+    functionKeys: { default: "host-function-key-01" },
+    systemKeys: { durabletask_extension: "durable-system-key-1" },
+    functions: { reattest: { default: "only-for-reattest-1" } },
+  };
+  it.each([
+    ["anonymous", "any", undefined, true],
+    ["function", "health", undefined, false],
+    ["function", "health", "wrong", false],
+    ["function", "health", "host-function-key-01", true],
+    ["function", "health", "master-key-0123456789", true],
+    ["function", "reattest", "only-for-reattest-1", true],
+    ["function", "health", "only-for-reattest-1", false],
+    ["admin", "health", "host-function-key-01", false],
+    ["admin", "health", "master-key-0123456789", true],
+  ] as const)("%s level, function %s, key %s -> %s", (level, fn, key, ok) => {
+    expect(authorize(keys, level, fn, key)).toBe(ok);
+  });
+  it("accepts the extension's system key or the master key for durable webhooks", () => {
+    expect(authorizeSystem(keys, "durabletask_extension", "durable-system-key-1")).toBe(true);
+    expect(authorizeSystem(keys, "durabletask_extension", "master-key-0123456789")).toBe(true);
+    expect(authorizeSystem(keys, "durabletask_extension", "host-function-key-01")).toBe(false);
+  });
+});
+
+describe("host clock", () => {
+  it("runs scaled and never starts before a saved floor", async () => {
+    const floor = Date.now() + 3_600_000;
+    const clock = new HostClock(100, floor);
+    expect(clock.now()).toBeGreaterThanOrEqual(floor);
+    const t0 = clock.now();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(4000);
+    expect(clock.realDelayUntil(clock.now() + 10_000)).toBeLessThanOrEqual(100);
+  });
+  it("refuses a non-positive scale", () => {
+    expect(() => new HostClock(0)).toThrow(/positive/);
+  });
+});
