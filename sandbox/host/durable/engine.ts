@@ -92,7 +92,6 @@ export class DurableEngine {
   private readonly scheduled = new Set<string>();
   private readonly timers = new Map<string, { cancel(): void }>();
   private readonly inflight = new Set<Promise<unknown>>();
-  private readonly waiters = new Set<() => void>();
   private activitySlots: number;
   private readonly activityQueue: Array<() => void> = [];
   private stopped = false;
@@ -246,29 +245,6 @@ export class DurableEngine {
     return 1;
   }
 
-  /** Resolves when `predicate` holds for the instance, or rejects after `timeoutMs`. */
-  async waitFor(
-    instanceId: string,
-    predicate: (v: StatusView) => boolean,
-    timeoutMs: number,
-  ): Promise<StatusView> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = this.getStatus(instanceId);
-      if (v && predicate(v)) return v;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`Timed out after ${timeoutMs} ms waiting for instance ${instanceId}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, Math.min(left, 250));
-        function done() {
-          clearTimeout(t);
-          resolve();
-        }
-        this.waiters.add(done);
-      });
-    }
-  }
-
   // ---------------------------------------------------------------- internals
 
   private requireInstance(instanceId: string): InstanceRecord {
@@ -294,8 +270,6 @@ export class DurableEngine {
   private touch(r: InstanceRecord): void {
     r.lastUpdatedTime = new Date(this.opts.clock.now()).toISOString();
     this.opts.store.save(r);
-    for (const w of this.waiters) w();
-    this.waiters.clear();
   }
 
   private event(fields: Partial<HistoryEvent> & { EventType: number }): HistoryEvent {

@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sandboxSettings } from "../../sandbox/environment.js";
+import { startHostProcess } from "../../sandbox/host/process.js";
+
+const PRODUCT_APP = resolve(import.meta.dirname, "../../functions/index.ts");
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "product-host-"));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the product app under the local Functions host", () => {
+  it("loads its real registrations and serves /api/health", async () => {
+    const host = await startHostProcess({
+      appEntry: PRODUCT_APP,
+      stateDir: join(dir, "ok"),
+      env: sandboxSettings(join(dir, "ok")),
+    });
+    try {
+      expect(host.functions.map((f) => f.name)).toContain("health");
+      const res = await fetch(`${host.url}/api/health`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({
+        status: "ok",
+        trustDomain: "sandbox.spire-autopilot.test",
+        spireApi: "grpc",
+      });
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it("refuses to start with one error naming every missing or invalid setting", async () => {
+    const settings: Record<string, string | undefined> = {
+      ...sandboxSettings(join(dir, "bad")),
+      SPIRE_TRUST_DOMAIN: "",
+      KEY_VAULT_URL: "http://not-https.example",
+      AZURE_SUBSCRIPTION_ID: "",
+    };
+    const failure = startHostProcess({ appEntry: PRODUCT_APP, stateDir: join(dir, "bad"), env: settings });
+    await expect(failure).rejects.toThrow(/HOST_FAILED Invalid configuration \(3 problems\)/);
+    const message = String(await failure.catch((e: Error) => e.message));
+    expect(message).toMatch(/SPIRE_TRUST_DOMAIN is missing/);
+    expect(message).toMatch(/AZURE_SUBSCRIPTION_ID is missing/);
+    expect(message).toMatch(/KEY_VAULT_URL is invalid/);
+    expect(message).not.toContain("not-https.example");
+  });
+});
