@@ -204,9 +204,8 @@ describe("buildReattestSpec", () => {
   });
 
   it("knows when the run's revision is already the latest (a retried activity must not PUT twice)", () => {
-    const app = seedApp();
-    expect(runAlreadyApplied(app, "r")).toBe(false);
-    app.latestRevisionName = revisionNameFor("budget", "r");
-    expect(runAlreadyApplied(app, "r")).toBe(true);
+    expect(runAlreadyApplied(seedApp(), "r")).toBe(false);
+    const applied: ContainerApp = { ...seedApp(), latestRevisionName: revisionNameFor("budget", "r") };
+    expect(runAlreadyApplied(applied, "r")).toBe(true);
   });
 });

@@ -1,0 +1,95 @@
+/*
+ * Names and input/output shapes of the activities. Orchestrations import only this file (names and
+ * types), never an activity's implementation, so they stay free of I/O.
+ *
+ * Secrets never cross this boundary: a join token is created and applied inside one activity and
+ * only its SHA-256 comes back; agents are referred to by the SHA-256 of their join-token agent ID
+ * (which embeds the token).
+ */
+
+export const Activities = {
+  reattestPrepare: "reattestPrepare",
+  reattestApplyToken: "reattestApplyToken",
+  reattestRevisionState: "reattestRevisionState",
+  reattestVerify: "reattestVerify",
+  reattestEvictOld: "reattestEvictOld",
+  ledgerRecord: "ledgerRecord",
+} as const;
+
+/** Activities return failures they know are permanent instead of throwing them, so retries only
+ * ever repeat transient errors (throttling, 5xx, role propagation 403s). */
+export type ActivityResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; error: { code: string; message: string } };
+
+export interface PrepareInput {
+  app: string;
+}
+export interface PrepareOutput {
+  app: string;
+  alias: string;
+  workloadId: string;
+  /** SHA-256 of each agent ID currently holding the app's alias. */
+  previousAgents: string[];
+}
+
+export interface ApplyTokenInput {
+  app: string;
+  runId: string;
+}
+export interface ApplyTokenOutput {
+  tokenSha256: string;
+  revisionName: string;
+  /** True when a retried activity found its revision already applied and changed nothing. */
+  alreadyApplied: boolean;
+}
+
+export interface RevisionStateInput {
+  app: string;
+  revisionName: string;
+}
+export interface RevisionStateOutput {
+  /** Running: its replicas run; Failed: it will not come up; Pending: still provisioning/starting. */
+  state: "Running" | "Failed" | "Pending";
+  detail: string;
+}
+
+export interface VerifyInput {
+  app: string;
+  alias: string;
+  workloadId: string;
+  tokenSha256: string;
+  /** ISO time the run began: the workload SVID must be signed after it. */
+  since: string;
+}
+export interface VerifyOutput {
+  agentAttested: boolean;
+  /** Undefined when no Log Analytics workspace is configured (the check is skipped). */
+  svidSigned?: boolean;
+}
+
+export interface EvictInput {
+  app: string;
+  alias: string;
+  keepTokenSha256: string;
+}
+export interface EvictOutput {
+  evicted: number;
+  remaining: number;
+}
+
+export type ReattestTrigger = "http" | "alert" | "sweep";
+
+export interface LedgerRecordInput {
+  app: string;
+  runId: string;
+  trigger: ReattestTrigger;
+  reason?: string;
+  startedAt: string;
+  finishedAt: string;
+  outcome: "succeeded" | "failed";
+  failure?: string;
+  stepSeconds: Record<string, number>;
+  previousAgents: number;
+  newAgentSha256?: string;
+}

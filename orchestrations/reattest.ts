@@ -1,0 +1,256 @@
+import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
+import * as df from "durable-functions";
+import {
+  Activities,
+  type ActivityResult,
+  type ApplyTokenOutput,
+  type EvictOutput,
+  type LedgerRecordInput,
+  type PrepareOutput,
+  type ReattestTrigger,
+  type RevisionStateOutput,
+  type VerifyOutput,
+} from "../activities/contracts.js";
+
+/*
+ * Brings one app's SPIRE agent back with a fresh join token: prepare → apply (token + full-spec PUT)
+ * → wait for the revision → verify the new agent (and the workload SVID) → evict the old agents →
+ * ledger. One instance per app (see reattestInstanceId). Deterministic: time only from
+ * currentUtcDateTime, waits only through durable timers.
+ */
+
+export const REATTEST_ORCHESTRATION = "reattest";
+
+export interface ReattestInput {
+  app: string;
+  trigger: ReattestTrigger;
+  reason?: string;
+  /** Overrides for tests; production uses the defaults. */
+  timing?: Partial<ReattestTiming>;
+}
+
+export interface ReattestTiming {
+  /** First wait between polls; doubles up to maxPollSeconds. */
+  firstPollSeconds: number;
+  maxPollSeconds: number;
+  revisionTimeoutSeconds: number;
+  verifyTimeoutSeconds: number;
+}
+
+export const DEFAULT_TIMING: ReattestTiming = {
+  firstPollSeconds: 5,
+  maxPollSeconds: 30,
+  revisionTimeoutSeconds: 600,
+  verifyTimeoutSeconds: 300,
+};
+
+export type ReattestStep = "prepare" | "apply" | "revision" | "verify" | "evict" | "record" | "done";
+
+export interface ReattestStatus {
+  app: string;
+  step: ReattestStep;
+  trigger: ReattestTrigger;
+  startedAt: string;
+  stepSeconds: Record<string, number>;
+  revisionName?: string;
+  checks?: VerifyOutput;
+}
+
+export interface ReattestOutput {
+  app: string;
+  outcome: "succeeded" | "failed";
+  /** For a failed run: what went wrong and what a person can do about it. */
+  failure?: string;
+  checks?: VerifyOutput;
+  revisionName?: string;
+  previousAgents: number;
+  evicted?: number;
+  stepSeconds: Record<string, number>;
+}
+
+/** One instance per app at a time: a second request finds the running one by this id. */
+export function reattestInstanceId(app: string): string {
+  return `reattest-${app}`;
+}
+
+/** Retries repeat transient errors only: activities return permanent ones as results. */
+function retryPolicy(): df.RetryOptions {
+  const r = new df.RetryOptions(2000, 6);
+  r.backoffCoefficient = 2;
+  r.maxRetryIntervalInMilliseconds = 60_000;
+  return r;
+}
+
+class RunFailed extends Error {}
+
+function* call<T>(
+  context: OrchestrationContext,
+  name: string,
+  input: unknown,
+): Generator<df.Task, T, unknown> {
+  let result: ActivityResult<T>;
+  try {
+    result = (yield context.df.callActivityWithRetry(name, retryPolicy(), input)) as ActivityResult<T>;
+  } catch (err) {
+    throw new RunFailed(`${name} kept failing after retries: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (!result.ok) throw new RunFailed(`${name}: ${result.error.message}`);
+  return result.value;
+}
+
+const secondsBetween = (a: Date, b: Date) => Math.round((b.getTime() - a.getTime()) / 100) / 10;
+
+export const reattestOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = context.df.getInput() as ReattestInput;
+  const timing: ReattestTiming = { ...DEFAULT_TIMING, ...input.timing };
+  const startedAt = context.df.currentUtcDateTime;
+  const runId = `${context.df.instanceId}@${startedAt.toISOString()}`;
+  const status: ReattestStatus = {
+    app: input.app,
+    step: "prepare",
+    trigger: input.trigger,
+    startedAt: startedAt.toISOString(),
+    stepSeconds: {},
+  };
+  let stepStart = startedAt;
+  const enter = (step: ReattestStep) => {
+    const now = context.df.currentUtcDateTime;
+    status.stepSeconds[status.step] = secondsBetween(stepStart, now);
+    status.step = step;
+    stepStart = now;
+    context.df.setCustomStatus(status);
+  };
+  context.df.setCustomStatus(status);
+
+  /** Poll `check` with growing durable-timer waits until it says done, or the deadline passes. */
+  function* pollUntil<T>(
+    check: () => Generator<df.Task, T, unknown>,
+    done: (v: T) => boolean,
+    timeoutSeconds: number,
+  ): Generator<df.Task, { value: T; timedOut: boolean }, unknown> {
+    const deadline = context.df.currentUtcDateTime.getTime() + timeoutSeconds * 1000;
+    let wait = timing.firstPollSeconds;
+    for (;;) {
+      const value = yield* check();
+      if (done(value)) return { value, timedOut: false };
+      const now = context.df.currentUtcDateTime.getTime();
+      if (now >= deadline) return { value, timedOut: true };
+      const next = Math.min(now + wait * 1000, deadline);
+      yield context.df.createTimer(new Date(next));
+      wait = Math.min(wait * 2, timing.maxPollSeconds);
+    }
+  }
+
+  let prepared: PrepareOutput | undefined;
+  let applied: ApplyTokenOutput | undefined;
+  let output: ReattestOutput;
+  try {
+    prepared = yield* call<PrepareOutput>(context, Activities.reattestPrepare, { app: input.app });
+
+    enter("apply");
+    applied = yield* call<ApplyTokenOutput>(context, Activities.reattestApplyToken, {
+      app: input.app,
+      runId,
+    });
+    status.revisionName = applied.revisionName;
+
+    enter("revision");
+    const revision = yield* pollUntil<RevisionStateOutput>(
+      () =>
+        call(context, Activities.reattestRevisionState, {
+          app: input.app,
+          revisionName: applied!.revisionName,
+        }),
+      (r) => r.state !== "Pending",
+      timing.revisionTimeoutSeconds,
+    );
+    if (revision.value.state === "Failed") {
+      throw new RunFailed(
+        `revision ${applied.revisionName} failed to start: ${revision.value.detail}. Check the app's system logs; the previous revision was retired, so the app needs attention.`,
+      );
+    }
+    if (revision.timedOut) {
+      throw new RunFailed(
+        `revision ${applied.revisionName} was not running after ${timing.revisionTimeoutSeconds} s (${revision.value.detail}).`,
+      );
+    }
+
+    enter("verify");
+    const verifyInput = {
+      app: input.app,
+      alias: prepared.alias,
+      workloadId: prepared.workloadId,
+      tokenSha256: applied.tokenSha256,
+      since: startedAt.toISOString(),
+    };
+    const verified = yield* pollUntil<VerifyOutput>(
+      () => call(context, Activities.reattestVerify, verifyInput),
+      (v) => v.agentAttested && v.svidSigned !== false,
+      timing.verifyTimeoutSeconds,
+    );
+    status.checks = verified.value;
+    if (!verified.value.agentAttested) {
+      throw new RunFailed(
+        `the new agent did not attest within ${timing.verifyTimeoutSeconds} s; check the sidecar's console logs for join token errors and that the SPIRE server is reachable.`,
+      );
+    }
+    if (verified.value.svidSigned === false) {
+      throw new RunFailed(
+        `the agent attested but no SVID was signed for ${prepared.workloadId} within ${timing.verifyTimeoutSeconds} s; check the workload entry exists and its selectors match.`,
+      );
+    }
+
+    enter("evict");
+    const evicted = yield* call<EvictOutput>(context, Activities.reattestEvictOld, {
+      app: input.app,
+      alias: prepared.alias,
+      keepTokenSha256: applied.tokenSha256,
+    });
+    enter("record");
+    output = {
+      app: input.app,
+      outcome: "succeeded",
+      checks: verified.value,
+      revisionName: applied.revisionName,
+      previousAgents: prepared.previousAgents.length,
+      evicted: evicted.evicted,
+      stepSeconds: status.stepSeconds,
+    };
+  } catch (err) {
+    if (!(err instanceof RunFailed)) throw err;
+    enter("record");
+    output = {
+      app: input.app,
+      outcome: "failed",
+      failure: `${err.message}`,
+      checks: status.checks,
+      revisionName: applied?.revisionName,
+      previousAgents: prepared?.previousAgents.length ?? 0,
+      stepSeconds: status.stepSeconds,
+    };
+  }
+
+  const record: LedgerRecordInput = {
+    app: input.app,
+    runId,
+    trigger: input.trigger,
+    reason: input.reason,
+    startedAt: startedAt.toISOString(),
+    finishedAt: context.df.currentUtcDateTime.toISOString(),
+    outcome: output.outcome,
+    failure: output.failure,
+    stepSeconds: output.stepSeconds,
+    previousAgents: output.previousAgents,
+    newAgentSha256: output.outcome === "succeeded" ? applied?.tokenSha256 : undefined,
+  };
+  try {
+    yield* call(context, Activities.ledgerRecord, record);
+  } catch (err) {
+    // The run's outcome stands even if the ledger is unavailable; say so in the output.
+    output.failure = [output.failure, `ledger not updated: ${(err as Error).message}`]
+      .filter(Boolean)
+      .join("; ");
+  }
+  enter("done");
+  return output;
+};

@@ -1,0 +1,193 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Activities, type ActivityResult } from "../../activities/contracts.js";
+import {
+  REATTEST_ORCHESTRATION,
+  type ReattestInput,
+  type ReattestOutput,
+  reattestInstanceId,
+  reattestOrchestrator,
+} from "../../orchestrations/reattest.js";
+import { type ActivityStub, ReplayHarness } from "../../sandbox/host/testing.js";
+
+const ok = <T>(value: T): ActivityResult<T> => ({ ok: true, value });
+const fail = (code: string, message: string): ActivityResult<never> => ({
+  ok: false,
+  error: { code, message },
+});
+const SHA = "a".repeat(64);
+
+function stubs(
+  overrides: Partial<Record<keyof typeof Activities, ActivityStub>> = {},
+): Record<string, ActivityStub> {
+  return {
+    reattestPrepare: () =>
+      ok({
+        app: "budget",
+        alias: "spiffe://td/agent/budget",
+        workloadId: "spiffe://td/ests/bp/b/aid/a",
+        previousAgents: ["x", "y"],
+      }),
+    reattestApplyToken: () => ok({ tokenSha256: SHA, revisionName: "budget--sa-1", alreadyApplied: false }),
+    reattestRevisionState: (_i, n) =>
+      ok(n < 3 ? { state: "Pending", detail: "Provisioning" } : { state: "Running", detail: "1/1 replicas" }),
+    reattestVerify: (_i, n) => ok({ agentAttested: n >= 2, svidSigned: n >= 2 }),
+    reattestEvictOld: () => ok({ evicted: 2, remaining: 1 }),
+    ledgerRecord: () => ok(null),
+    ...overrides,
+  };
+}
+
+const input: ReattestInput = {
+  app: "budget",
+  trigger: "alert",
+  reason: "crash loop",
+  timing: { firstPollSeconds: 1, maxPollSeconds: 4, revisionTimeoutSeconds: 60, verifyTimeoutSeconds: 30 },
+};
+
+let harness: ReplayHarness;
+afterEach(async () => {
+  await harness?.dispose();
+});
+
+function run(overrides?: Parameters<typeof stubs>[0], inp: ReattestInput = input, timeScale = 1000) {
+  harness = new ReplayHarness({
+    orchestrations: { [REATTEST_ORCHESTRATION]: reattestOrchestrator },
+    activities: stubs(overrides),
+    timeScale,
+  });
+  return harness.run(REATTEST_ORCHESTRATION, inp, reattestInstanceId(inp.app));
+}
+
+describe("reattest orchestration (replayed by durable-functions, activities stubbed)", () => {
+  it("succeeds: applies once, waits for the revision, verifies, evicts the old agents, records", async () => {
+    const s = await run();
+    expect(s.runtimeStatus).toBe("Completed");
+    const out = s.output as ReattestOutput;
+    expect(out).toMatchObject({
+      app: "budget",
+      outcome: "succeeded",
+      revisionName: "budget--sa-1",
+      previousAgents: 2,
+      evicted: 2,
+      checks: { agentAttested: true, svidSigned: true },
+    });
+    expect(Object.keys(out.stepSeconds)).toEqual([
+      "prepare",
+      "apply",
+      "revision",
+      "verify",
+      "evict",
+      "record",
+    ]);
+    expect(harness.callsOf(Activities.reattestApplyToken)).toHaveLength(1);
+    expect(harness.callsOf(Activities.reattestRevisionState)).toHaveLength(3);
+    expect(harness.callsOf(Activities.reattestEvictOld)).toEqual([
+      { app: "budget", alias: "spiffe://td/agent/budget", keepTokenSha256: SHA },
+    ]);
+    const [record] = harness.callsOf(Activities.ledgerRecord) as Array<Record<string, unknown>>;
+    expect(record).toMatchObject({
+      app: "budget",
+      trigger: "alert",
+      reason: "crash loop",
+      outcome: "succeeded",
+      newAgentSha256: SHA,
+    });
+    expect(s.customStatus).toMatchObject({ step: "done", app: "budget", revisionName: "budget--sa-1" });
+  });
+
+  it("passes a run id derived from the instance and its start time, the same on every replay", async () => {
+    await run();
+    const [apply] = harness.callsOf(Activities.reattestApplyToken) as Array<{ runId: string }>;
+    expect(apply!.runId).toMatch(/^reattest-budget@\d{4}-\d\d-\d\dT/);
+  });
+
+  it("fails with the PUT's reason and evicts nothing when the apply step is refused", async () => {
+    const s = await run({
+      reattestApplyToken: () =>
+        fail("SpecError", "Container app budget has no SPIRE agent sidecar: no container reads JOIN_TOKEN."),
+    });
+    const out = s.output as ReattestOutput;
+    expect(out.outcome).toBe("failed");
+    expect(out.failure).toMatch(/reattestApplyToken: Container app budget has no SPIRE agent sidecar/);
+    expect(harness.callsOf(Activities.reattestApplyToken)).toHaveLength(1);
+    expect(harness.callsOf(Activities.reattestEvictOld)).toHaveLength(0);
+    expect(harness.callsOf(Activities.ledgerRecord)[0]).toMatchObject({ outcome: "failed" });
+  });
+
+  it("retries a transient error (a thrown one) and then succeeds", async () => {
+    const s = await run({
+      reattestApplyToken: (_i, n) => {
+        if (n === 1) throw new Error("429 TooManyRequests");
+        return ok({ tokenSha256: SHA, revisionName: "budget--sa-1", alreadyApplied: false });
+      },
+    });
+    expect((s.output as ReattestOutput).outcome).toBe("succeeded");
+    expect(harness.callsOf(Activities.reattestApplyToken)).toHaveLength(2);
+  });
+
+  it("gives up after the retry budget on an error that keeps being transient", async () => {
+    const s = await run({
+      reattestPrepare: () => {
+        throw new Error("503 ServiceUnavailable");
+      },
+    });
+    const out = s.output as ReattestOutput;
+    expect(out.outcome).toBe("failed");
+    expect(out.failure).toMatch(/reattestPrepare kept failing after retries: .*503 ServiceUnavailable/);
+    expect(harness.callsOf(Activities.reattestPrepare)).toHaveLength(6);
+  });
+
+  it("fails when the new revision fails, saying what to check", async () => {
+    const s = await run({
+      reattestRevisionState: () => ok({ state: "Failed", detail: "container crashed: exit 1" }),
+    });
+    const out = s.output as ReattestOutput;
+    expect(out.outcome).toBe("failed");
+    expect(out.failure).toMatch(/revision budget--sa-1 failed to start: container crashed: exit 1/);
+    expect(harness.callsOf(Activities.reattestVerify)).toHaveLength(0);
+  });
+
+  it("times out verification with bounded, growing waits", async () => {
+    const s = await run({ reattestVerify: () => ok({ agentAttested: false }) }, input, 100);
+    const out = s.output as ReattestOutput;
+    expect(out.failure).toMatch(/the new agent did not attest within 30 s/);
+    // Waits of 1, 2, 4, 4, ... virtual seconds until 30 s: at most 10 polls (fewer when episodes
+    // themselves take virtual time), far from the 30 a fixed 1 s poll would make.
+    const polls = harness.callsOf(Activities.reattestVerify).length;
+    expect(polls).toBeGreaterThanOrEqual(5);
+    expect(polls).toBeLessThanOrEqual(10);
+    expect(harness.callsOf(Activities.reattestEvictOld)).toHaveLength(0);
+  });
+
+  it("fails when the agent attests but the workload SVID is never signed", async () => {
+    const s = await run({ reattestVerify: () => ok({ agentAttested: true, svidSigned: false }) });
+    expect((s.output as ReattestOutput).failure).toMatch(
+      /no SVID was signed for spiffe:\/\/td\/ests\/bp\/b\/aid\/a/,
+    );
+  });
+
+  it("accepts a run without log checks (svidSigned undefined when no workspace is configured)", async () => {
+    const s = await run({ reattestVerify: () => ok({ agentAttested: true }) });
+    expect((s.output as ReattestOutput).outcome).toBe("succeeded");
+  });
+
+  it("keeps one instance per app: a second start with the same id is refused while it runs", async () => {
+    harness = new ReplayHarness({
+      orchestrations: { [REATTEST_ORCHESTRATION]: reattestOrchestrator },
+      activities: stubs({ reattestVerify: () => ok({ agentAttested: false }) }),
+      timeScale: 10,
+    });
+    const id = harness.start(REATTEST_ORCHESTRATION, input, reattestInstanceId("budget"));
+    expect(() => harness.start(REATTEST_ORCHESTRATION, input, reattestInstanceId("budget"))).toThrow(
+      /already exists/,
+    );
+    expect(id).toBe("reattest-budget");
+  });
+
+  it("reports the run even when the ledger is down", async () => {
+    const s = await run({ ledgerRecord: () => fail("TableUnavailable", "fleet table unreachable") });
+    const out = s.output as ReattestOutput;
+    expect(out.outcome).toBe("succeeded");
+    expect(out.failure).toMatch(/ledger not updated: ledgerRecord: fleet table unreachable/);
+  });
+});
