@@ -1,8 +1,9 @@
 import { hostResume } from "./host-resume.js";
+import { spireBasics } from "./spire-basics.js";
 import type { Scenario } from "./types.js";
 
 /** Every scenario the sandbox CLI knows, in the order `list` prints them. */
-export const scenarios: Scenario[] = [hostResume];
+export const scenarios: Scenario[] = [hostResume, spireBasics];
 
 export function findScenario(name: string): Scenario | undefined {
   return scenarios.find((s) => s.name === name);

@@ -1,0 +1,215 @@
+/**
+ * Turns a batch of spire-server CLI calls into ONE bash script for a managed run-command, and
+ * parses what it printed. Pure.
+ *
+ * Safety: the script text depends only on the kinds of calls (and the exec mode), never on a
+ * value a caller supplied. Every value (SPIFFE IDs, TTLs, entry JSON, the container name...) is
+ * validated by the adapter and travels as a run-command parameter, which Linux run-commands expose
+ * as an environment variable; the script only ever expands them inside double quotes as single
+ * arguments ("$SPA_0_ALIAS"), so no value can add a word, a command or a redirection.
+ *
+ * Output protocol (stdout): `@@spa:<nonce> begin <n>`, then per call one line
+ * `@@spa:<nonce> <index> <exit> <stdout> <stderr>` where each stream is `-` (empty), `b:<base64>`
+ * or `z:<base64 of gzip>` (larger outputs: the instance view keeps only the last 4 KB), then
+ * `@@spa:<nonce> end`. The nonce is random per run, so nothing a SPIRE output contains can
+ * forge a marker line.
+ */
+import { gunzipSync } from "node:zlib";
+import type { RunCommandInputParameter } from "./azure.js";
+
+export type CliCall =
+  | { op: "token_generate"; alias: string; ttl: number }
+  | { op: "agent_list"; attestationType?: string; banned?: boolean; canReattest?: boolean }
+  | { op: "agent_evict"; id: string }
+  | { op: "agent_ban"; id: string }
+  | { op: "entry_show"; parentId?: string; spiffeId?: string }
+  /** `entries` is the JSON document `entry create -data -` reads ({"entries":[...]}). */
+  | { op: "entry_create"; entriesJson: string }
+  | { op: "entry_update"; entriesJson: string }
+  /** `ids` is the JSON document `entry delete -file -` reads ({"ids":[...]}). */
+  | { op: "entry_delete"; idsJson: string }
+  | { op: "bundle_show" }
+  | { op: "healthcheck" };
+
+export type ExecMode =
+  /** The seed deployment: `docker exec -i <container> <serverPath> ...` on the VM. */
+  | { kind: "docker"; container: string; serverPath: string; socketPath?: string }
+  /** The binary directly (a VM without Docker; the local integration test). */
+  | { kind: "direct"; serverPath: string; socketPath?: string };
+
+export interface BuiltScript {
+  script: string;
+  parameters: RunCommandInputParameter[];
+  nonce: string;
+}
+
+const P = "SPA";
+
+/** Builds the script. Values must already be validated; they only ever become parameters. */
+export function buildScript(
+  calls: readonly CliCall[],
+  exec: ExecMode,
+  nonce: string,
+  callTimeoutSeconds = 120,
+): BuiltScript {
+  if (!/^[0-9a-f]{16,64}$/.test(nonce)) throw new Error("nonce must be 16-64 lowercase hex characters");
+  if (calls.length === 0) throw new Error("no calls to run");
+  const parameters: RunCommandInputParameter[] = [
+    { name: `${P}_NONCE`, value: nonce },
+    { name: `${P}_SERVER_BIN`, value: exec.serverPath },
+    { name: `${P}_CALL_TIMEOUT`, value: String(callTimeoutSeconds) },
+  ];
+  if (exec.kind === "docker") parameters.push({ name: `${P}_CONTAINER`, value: exec.container });
+  if (exec.socketPath !== undefined) parameters.push({ name: `${P}_SOCKET`, value: exec.socketPath });
+
+  const lines: string[] = [
+    "#!/bin/bash",
+    "# spire-autopilot: a batch of spire-server calls. Values arrive as environment parameters.",
+    "set -u",
+    "umask 077",
+    `M="@@spa:\${${P}_NONCE}"`,
+    'T=$(mktemp -d) || { echo "$M fatal mktemp failed"; exit 70; }',
+    "trap 'rm -rf \"$T\"' EXIT",
+    'for c in gzip base64 wc; do command -v "$c" >/dev/null || { echo "$M fatal missing $c"; exit 71; }; done',
+    exec.kind === "docker"
+      ? `S=(docker exec -i "\${${P}_CONTAINER}" "\${${P}_SERVER_BIN}")`
+      : `S=("\${${P}_SERVER_BIN}")`,
+    exec.socketPath !== undefined ? `K=(-socketPath "\${${P}_SOCKET}")` : "K=()",
+    `if command -v timeout >/dev/null; then L=(timeout -k 5 "\${${P}_CALL_TIMEOUT}"); else L=(); fi`,
+    "enc() {",
+    '  if [ ! -s "$1" ]; then printf -- "-"',
+    '  elif [ "$(wc -c <"$1")" -gt 200 ]; then printf "z:"; gzip -c <"$1" | base64 -w0',
+    '  else printf "b:"; base64 -w0 <"$1"; fi',
+    "}",
+    'emit() { printf "%s %s %s %s %s\\n" "$M" "$1" "$2" "$(enc "$T/o")" "$(enc "$T/e")"; }',
+    `echo "$M begin ${calls.length}"`,
+  ];
+
+  calls.forEach((call, i) => {
+    const v = (name: string, value: string) => {
+      const param = `${P}_${i}_${name}`;
+      parameters.push({ name: param, value });
+      return `"\${${param}}"`;
+    };
+    const run = (words: string, flags: string[], stdin?: string) => {
+      // ${X[@]+"${X[@]}"}: an empty array expands to nothing, also under `set -u` in old bash.
+      const cmd = `\${L[@]+"\${L[@]}"} "\${S[@]}" ${words} \${K[@]+"\${K[@]}"} ${flags.join(" ")}`.replace(
+        /\s+$/,
+        "",
+      );
+      return stdin === undefined
+        ? `${cmd} </dev/null >"$T/o" 2>"$T/e"`
+        : `printf '%s' ${stdin} | ${cmd} >"$T/o" 2>"$T/e"`;
+    };
+    let line: string;
+    switch (call.op) {
+      case "token_generate":
+        line = run("token generate", [
+          "-spiffeID",
+          v("ALIAS", call.alias),
+          "-ttl",
+          v("TTL", String(call.ttl)),
+          "-output json",
+        ]);
+        break;
+      case "agent_list": {
+        const flags: string[] = [];
+        if (call.attestationType !== undefined)
+          flags.push("-attestationType", v("ATTESTATION_TYPE", call.attestationType));
+        if (call.banned !== undefined) flags.push("-banned", v("BANNED", String(call.banned)));
+        if (call.canReattest !== undefined)
+          flags.push("-canReattest", v("CAN_REATTEST", String(call.canReattest)));
+        line = run("agent list", [...flags, "-output json"]);
+        break;
+      }
+      case "agent_evict":
+        line = run("agent evict", ["-spiffeID", v("ID", call.id), "-output json"]);
+        break;
+      case "agent_ban":
+        line = run("agent ban", ["-spiffeID", v("ID", call.id), "-output json"]);
+        break;
+      case "entry_show": {
+        const flags: string[] = [];
+        if (call.parentId !== undefined) flags.push("-parentID", v("PARENT_ID", call.parentId));
+        if (call.spiffeId !== undefined) flags.push("-spiffeID", v("SPIFFE_ID", call.spiffeId));
+        line = run("entry show", [...flags, "-output json"]);
+        break;
+      }
+      case "entry_create":
+        line = run("entry create", ["-data -", "-output json"], v("DATA", call.entriesJson));
+        break;
+      case "entry_update":
+        line = run("entry update", ["-data -", "-output json"], v("DATA", call.entriesJson));
+        break;
+      case "entry_delete":
+        line = run("entry delete", ["-file -", "-output json"], v("DATA", call.idsJson));
+        break;
+      case "bundle_show":
+        line = run("bundle show", ["-output json"]);
+        break;
+      case "healthcheck":
+        line = run("healthcheck", []);
+        break;
+    }
+    lines.push(`# ${i}: ${call.op}`, line, `emit ${i} $?`);
+  });
+  lines.push('echo "$M end"', "");
+  return { script: lines.join("\n"), parameters, nonce };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+export interface CallOutput {
+  index: number;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ParsedScriptOutput {
+  /** The `begin` line was seen (false: never ran, or the front of the output was cut off). */
+  begun: boolean;
+  /** The `end` line was seen: every call ran. */
+  ended: boolean;
+  calls: Map<number, CallOutput>;
+  /** A `fatal` line from the preamble. */
+  fatal?: string;
+}
+
+function decodeStream(field: string): string {
+  if (field === "-") return "";
+  const data = Buffer.from(field.slice(2), "base64");
+  if (field.startsWith("z:")) return gunzipSync(data).toString("utf8");
+  if (field.startsWith("b:")) return data.toString("utf8");
+  throw new Error(`unknown stream encoding ${JSON.stringify(field.slice(0, 2))}`);
+}
+
+export function parseScriptOutput(output: string, nonce: string): ParsedScriptOutput {
+  const mark = `@@spa:${nonce}`;
+  const result: ParsedScriptOutput = { begun: false, ended: false, calls: new Map() };
+  const callLine = /^(\d+) (\d+) (-|[bz]:[A-Za-z0-9+/=]*) (-|[bz]:[A-Za-z0-9+/=]*)$/;
+  for (const raw of output.split(/\r?\n/)) {
+    if (!raw.startsWith(`${mark} `)) continue;
+    const rest = raw.slice(mark.length + 1);
+    if (rest.startsWith("begin ")) result.begun = true;
+    else if (rest === "end") result.ended = true;
+    else if (rest.startsWith("fatal ")) result.fatal = rest.slice(6);
+    else {
+      const m = callLine.exec(rest);
+      if (!m) continue;
+      const index = Number(m[1]);
+      try {
+        result.calls.set(index, {
+          index,
+          exitCode: Number(m[2]),
+          stdout: decodeStream(m[3] as string),
+          stderr: decodeStream(m[4] as string),
+        });
+      } catch {
+        // a damaged line counts as missing
+      }
+    }
+  }
+  return result;
+}
