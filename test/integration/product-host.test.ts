@@ -20,7 +20,7 @@ describe("the product app under the local Functions host", () => {
     const host = await startHostProcess({
       appEntry: PRODUCT_APP,
       stateDir: join(dir, "ok"),
-      env: sandboxSettings(join(dir, "ok")),
+      env: sandboxSettings("/tmp/spire-autopilot-test/api.sock"),
     });
     try {
       expect(host.functions.map((f) => f.name)).toContain("health");
@@ -38,7 +38,7 @@ describe("the product app under the local Functions host", () => {
 
   it("refuses to start with one error naming every missing or invalid setting", async () => {
     const settings: Record<string, string | undefined> = {
-      ...sandboxSettings(join(dir, "bad")),
+      ...sandboxSettings("/tmp/spire-autopilot-test/api.sock"),
       SPIRE_TRUST_DOMAIN: "",
       KEY_VAULT_URL: "http://not-https.example",
       AZURE_SUBSCRIPTION_ID: "",
