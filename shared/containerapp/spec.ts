@@ -61,13 +61,13 @@ export function revisionSuffixFor(runId: string): string {
   return `sa-${createHash("sha256").update(runId).digest("hex").slice(0, 12)}`;
 }
 
-/** Revision names are `<app>--<suffix>`, lowercase, at most 64 characters. */
+/** Revision names are `<app>--<suffix>`, lowercase, at most 54 characters. */
 export function revisionNameFor(appName: string, runId: string): string {
   const name = `${appName}--${revisionSuffixFor(runId)}`;
-  if (!/^[a-z][a-z0-9-]*[a-z0-9]$/.test(appName) || name.length > 64) {
+  if (!/^[a-z][a-z0-9-]*[a-z0-9]$/.test(appName) || name.length > 54) {
     throw new SpecError(
       "BadAppName",
-      `Container app name "${appName}" cannot carry a revision suffix: revision names are lowercase letters, digits and '-', at most 64 characters.`,
+      `Container app name "${appName}" cannot carry a revision suffix: revision names are lowercase letters, digits and '-', at most 54 characters.`,
     );
   }
   return name;
