@@ -1,12 +1,21 @@
 import { join, resolve } from "node:path";
 import { ensureSpire } from "../scripts/install-spire.js";
+import {
+  type AzureSimulator,
+  SpireSidecarRuntime,
+  spireServerContainer,
+  startAzureSimulator,
+} from "./azure/index.js";
+import { type AzureServices, startAzureServices } from "./emulators/index.js";
 import { type HostProcess, startHostProcess } from "./host/process.js";
 import { type SpireServerHandle, startSpireServer } from "./spire/index.js";
 
 /**
- * The local stand-in for Azure: a real SPIRE server and the Functions host running the product's
- * real registrations (the Azure simulator joins as later issues add it), wired together by the
- * settings the product reads.
+ * The local stand-in for Azure, all on 127.0.0.1: a real SPIRE server (also reachable as the
+ * `spire-server` container of a simulated VM, for run-commands), the ARM simulator whose Container
+ * App replicas run real spire-agents, Log Analytics fed by what really happens, alert rules, Key
+ * Vault and Azurite, and the Functions host running the product's real registrations, wired
+ * together by the settings the product reads.
  */
 export interface SandboxOptions {
   stateDir: string;
@@ -17,6 +26,8 @@ export interface SandboxOptions {
 export interface Sandbox {
   host: HostProcess;
   spire: SpireServerHandle;
+  azure: AzureSimulator;
+  services: AzureServices;
   settings: Record<string, string>;
   describe(): string;
   stop(): Promise<void>;
@@ -24,8 +35,9 @@ export interface Sandbox {
 
 const REPO_ROOT = resolve(import.meta.dirname, "..");
 export const SANDBOX_TRUST_DOMAIN = "sandbox.spire-autopilot.test";
+export const SANDBOX_SPIRE_VM = { resourceGroup: "rg-spire", name: "vm-spire-server" };
 
-/** Settings the product needs, pointing at the local environment. */
+/** Settings the product needs, pointing at the local environment (the services add their endpoints). */
 export function sandboxSettings(spireSocketPath: string): Record<string, string> {
   return {
     SPIRE_TRUST_DOMAIN: SANDBOX_TRUST_DOMAIN,
@@ -34,52 +46,83 @@ export function sandboxSettings(spireSocketPath: string): Record<string, string>
     KEY_VAULT_URL: "https://sandbox-vault.vault.azure.net/",
     SPIRE_API: "grpc",
     SPIRE_SERVER_SOCKET: spireSocketPath,
+    SPIRE_VM_RESOURCE_GROUP: SANDBOX_SPIRE_VM.resourceGroup,
+    SPIRE_VM_NAME: SANDBOX_SPIRE_VM.name,
     AZURE_CREDENTIAL: "sandbox",
   };
 }
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
-  opts.log("providing spire-server and spire-agent (built once, then cached in .tools/)");
-  const bins = await ensureSpire({ log: (l) => opts.log(`install: ${l}`) });
-  opts.log(`starting spire-server ${bins.version}`);
-  // The server picks a short folder under /tmp: unix socket paths are limited to ~107 bytes.
-  const spire = await startSpireServer({ trustDomain: SANDBOX_TRUST_DOMAIN, bins });
-  let host: HostProcess;
-  const settings = sandboxSettings(spire.socketPath);
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
+  };
   try {
+    opts.log("providing spire-server and spire-agent (built once, then cached in .tools/)");
+    const bins = await ensureSpire({ log: (l) => opts.log(`install: ${l}`) });
+    opts.log(`starting spire-server ${bins.version}`);
+    // The server picks a short folder under /tmp: unix socket paths are limited to ~107 bytes.
+    const spire = await startSpireServer({ trustDomain: SANDBOX_TRUST_DOMAIN, bins });
+    stops.push(() => spire.dispose());
+
+    opts.log("starting Log Analytics, alert rules, Key Vault and Azurite");
+    const services = await startAzureServices({
+      stateDir: join(opts.stateDir, "azure-services"),
+      log: opts.log,
+    });
+    stops.push(() => services.stop());
+    await services.followSpireServer(spire.logFile, { processId: spire.pid });
+
+    opts.log("starting the ARM simulator (Container Apps with real spire-agent sidecars, the SPIRE VM)");
+    const azure = await startAzureSimulator({
+      runtime: new SpireSidecarRuntime({
+        server: { address: spire.bindAddress, port: spire.port, trustDomain: SANDBOX_TRUST_DOMAIN },
+        bins,
+      }),
+      vms: [{ ...SANDBOX_SPIRE_VM, spireServer: spireServerContainer(spire) }],
+      keyVault: (secret) => services.resolveKeyVaultSecret(secret),
+      log: opts.log,
+    });
+    stops.push(() => azure.stop());
+    services.forwardSimulatorEvents(azure.events);
+
+    const settings = { ...sandboxSettings(spire.socketPath), ...services.settings, ...azure.settings() };
     opts.log("starting the local Functions host with the product app");
-    host = await startHostProcess({
+    const host = await startHostProcess({
       appEntry: join(REPO_ROOT, "functions/index.ts"),
       stateDir: join(opts.stateDir, "host"),
       port: opts.port ?? 7071,
       env: settings,
       echo: process.stderr,
     });
+    stops.push(() => host.stop());
+
+    return {
+      host,
+      spire,
+      azure,
+      services,
+      settings,
+      describe() {
+        return [
+          "spire-autopilot sandbox",
+          `  Functions host   ${host.url}  (keys: ${join(opts.stateDir, "host", "keys.json")})`,
+          `  function key     ${host.keys.functionKeys.default ?? "(none)"}`,
+          "  functions:",
+          ...host.functions.map((f) => `    ${f.kind.padEnd(13)} ${f.name.padEnd(24)} ${f.detail}`),
+          `  durable state    ${join(opts.stateDir, "host", "instances")}`,
+          `  spire-server     127.0.0.1:${spire.port}, admin socket ${spire.socketPath}, trust domain ${SANDBOX_TRUST_DOMAIN}`,
+          `  spire logs       ${spire.logFile}`,
+          `  ARM simulator    ${settings.ARM_ENDPOINT} (CA ${settings.ARM_CA_CERT_FILE}; control API under /_sim/)`,
+          `  Log Analytics    ${settings.LOGS_ENDPOINT} workspace ${settings.LOG_ANALYTICS_WORKSPACE_ID}`,
+          `  Key Vault        ${settings.KEY_VAULT_URL}`,
+          `  Table Storage    Azurite (AzureWebJobsStorage)`,
+        ].join("\n");
+      },
+      stop: stopAll,
+    };
   } catch (err) {
-    await spire.dispose();
+    await stopAll();
     throw err;
   }
-  return {
-    host,
-    spire,
-    settings,
-    describe() {
-      const lines = [
-        "spire-autopilot sandbox",
-        `  Functions host   ${host.url}  (keys: ${join(opts.stateDir, "host", "keys.json")})`,
-        `  function key     ${host.keys.functionKeys.default ?? "(none)"}`,
-        "  functions:",
-        ...host.functions.map((f) => `    ${f.kind.padEnd(13)} ${f.name.padEnd(24)} ${f.detail}`),
-        `  durable state    ${join(opts.stateDir, "host", "instances")}`,
-        `  spire-server     127.0.0.1:${spire.port}, admin socket ${spire.socketPath}, trust domain ${SANDBOX_TRUST_DOMAIN}`,
-        `  spire logs       ${spire.logFile}`,
-        `  spire CLI        ${spire.bins.serverBin} entry show -socketPath ${spire.socketPath}`,
-      ];
-      return lines.join("\n");
-    },
-    async stop() {
-      await host.stop();
-      await spire.dispose();
-    },
-  };
 }
