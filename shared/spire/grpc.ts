@@ -48,6 +48,7 @@ import {
   BatchDeleteEntryResponse,
   BatchEntryResponse,
   bundleFromWire,
+  deleteResultFromWire,
   Empty,
   entryFromWire,
   entryToWire,
@@ -58,6 +59,7 @@ import {
   MintX509SvidResponse,
   spiffeIdToWire,
   svidFromWire,
+  updateResultFromWire,
   WireBundle,
   type WireEntry,
   WireJoinToken,
@@ -429,14 +431,8 @@ export class GrpcSpireServer implements SpireServer {
           `${res.results.length} results for ${batch.length} entries`,
         );
       }
-      for (const [i, r] of res.results.entries()) {
-        const id = (batch[i] as EntryUpdate).id;
-        results.push(
-          (r.status?.code ?? 0) === 0 && r.entry
-            ? { status: "updated", entry: entryFromWire(r.entry) }
-            : { status: "failed", id, ...failureFromStatus(r.status) },
-        );
-      }
+      for (const [i, r] of res.results.entries())
+        results.push(updateResultFromWire(r, (batch[i] as EntryUpdate).id));
     }
     return results;
   }
@@ -453,18 +449,7 @@ export class GrpcSpireServer implements SpireServer {
           `${res.results.length} results for ${batch.length} ids`,
         );
       }
-      for (const [i, r] of res.results.entries()) {
-        const id = r.id || (batch[i] as string);
-        const failure = failureFromStatus(r.status);
-        const code = r.status?.code ?? 0;
-        results.push(
-          code === 0
-            ? { status: "deleted", id }
-            : failure.code === "NOT_FOUND"
-              ? { status: "not_found", id }
-              : { status: "failed", id, ...failure },
-        );
-      }
+      for (const [i, r] of res.results.entries()) results.push(deleteResultFromWire(r, batch[i] as string));
     }
     return results;
   }

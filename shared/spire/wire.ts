@@ -7,7 +7,17 @@
 import { z } from "zod";
 import { describeBundle } from "./bundle.js";
 import { statusCodeName } from "./errors.js";
-import type { Agent, Entry, EntrySpec, ItemFailure, Selector, TrustBundle, X509Svid } from "./types.js";
+import type {
+  Agent,
+  DeleteEntryResult,
+  Entry,
+  EntrySpec,
+  ItemFailure,
+  Selector,
+  TrustBundle,
+  UpdateEntryResult,
+  X509Svid,
+} from "./types.js";
 
 /** A message field: absent, null (proto-loader's default for unset messages) or the message. */
 function optionalMessage<T extends z.ZodType>(schema: T) {
@@ -186,6 +196,29 @@ export function derToPem(der: Uint8Array, label = "CERTIFICATE"): string {
 
 export function failureFromStatus(status: z.output<typeof WireStatus> | null | undefined): ItemFailure {
   return { code: statusCodeName(status?.code ?? 2), message: status?.message ?? "no status in the result" };
+}
+
+type WireStatusValue = z.output<typeof WireStatus> | null | undefined;
+
+/** One BatchUpdateEntry result, whichever adapter read it. */
+export function updateResultFromWire(
+  r: { status?: WireStatusValue; entry?: WireEntry | null },
+  id: string,
+): UpdateEntryResult {
+  return (r.status?.code ?? 0) === 0 && r.entry
+    ? { status: "updated", entry: entryFromWire(r.entry) }
+    : { status: "failed", id, ...failureFromStatus(r.status) };
+}
+
+/** One BatchDeleteEntry result: a missing entry is reported as such, not as a failure. */
+export function deleteResultFromWire(
+  r: { status?: WireStatusValue; id?: string | null },
+  requestedId: string,
+): DeleteEntryResult {
+  const id = r.id || requestedId;
+  if ((r.status?.code ?? 0) === 0) return { status: "deleted", id };
+  const failure = failureFromStatus(r.status);
+  return failure.code === "NOT_FOUND" ? { status: "not_found", id } : { status: "failed", id, ...failure };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -53,10 +53,12 @@ import {
   BatchDeleteEntryResponse,
   BatchEntryResponse,
   bundleFromWire,
+  deleteResultFromWire,
   entryFromWire,
   failureFromStatus,
   ListAgentsResponse,
   ListEntriesResponse,
+  updateResultFromWire,
   WireBundle,
   WireJoinToken,
 } from "../wire.js";
@@ -657,12 +659,7 @@ export class RunCommandSpireServer implements SpireServer {
         return;
       }
       parsed.data.results.forEach((r, i) => {
-        const id = (batch[i] as EntryUpdate).id;
-        results.push(
-          (r.status?.code ?? 0) === 0 && r.entry
-            ? { status: "updated", entry: entryFromWire(r.entry) }
-            : { status: "failed", id, ...failureFromStatus(r.status) },
-        );
+        results.push(updateResultFromWire(r, (batch[i] as EntryUpdate).id));
       });
     });
     return results;
@@ -686,16 +683,7 @@ export class RunCommandSpireServer implements SpireServer {
         return;
       }
       parsed.data.results.forEach((r, i) => {
-        const id = r.id || (batch[i] as string);
-        const code = r.status?.code ?? 0;
-        const failure = failureFromStatus(r.status);
-        results.push(
-          code === 0
-            ? { status: "deleted", id }
-            : failure.code === "NOT_FOUND"
-              ? { status: "not_found", id }
-              : { status: "failed", id, ...failure },
-        );
+        results.push(deleteResultFromWire(r, batch[i] as string));
       });
     });
     return results;
