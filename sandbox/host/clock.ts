@@ -38,9 +38,13 @@ export function setVirtualTimeout(clock: HostClock, at: number, fn: () => void):
     if (delay > MAX_TIMEOUT_MS) {
       handle = setTimeout(arm, MAX_TIMEOUT_MS);
     } else {
+      // Timers round to whole milliseconds, which at a large scale is a noticeable slice of
+      // virtual time: never call back before the virtual instant has really come.
       handle = setTimeout(() => {
-        if (!cancelled) fn();
-      }, delay);
+        if (cancelled) return;
+        if (clock.now() < at) arm();
+        else fn();
+      }, Math.ceil(delay));
     }
     handle.unref?.();
   };

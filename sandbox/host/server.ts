@@ -323,11 +323,12 @@ export class FunctionsHost {
     }
   }
 
-  private armTimer(t: TimerFunction): void {
-    const next = t.schedule.next(this.clock.now());
+  /** The next occurrence counts from the previous one, so one slot never fires twice. */
+  private armTimer(t: TimerFunction, after = this.clock.now()): void {
+    const next = t.schedule.next(after);
     const handle = setVirtualTimeout(this.clock, next, () => {
       void this.fireTimer(t, false);
-      this.armTimer(t);
+      this.armTimer(t, Math.max(next, this.clock.now()));
     });
     t.cancel = () => handle.cancel();
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HostClock } from "../../sandbox/host/clock.js";
+import { HostClock, setVirtualTimeout } from "../../sandbox/host/clock.js";
 import {
   ActionType,
   actionSignature,
@@ -100,5 +100,24 @@ describe("host clock", () => {
   });
   it("refuses a non-positive scale", () => {
     expect(() => new HostClock(0)).toThrow(/positive/);
+  });
+});
+
+describe("virtual timeouts", () => {
+  it("never fire before the virtual instant, even when real delays round down", async () => {
+    const clock = new HostClock(60);
+    const firedEarly: number[] = [];
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => {
+        const at = clock.now() + 1000 + i * 7;
+        return new Promise<void>((resolve) =>
+          setVirtualTimeout(clock, at, () => {
+            if (clock.now() < at) firedEarly.push(at - clock.now());
+            resolve();
+          }),
+        );
+      }),
+    );
+    expect(firedEarly).toEqual([]);
   });
 });
