@@ -487,10 +487,12 @@ const SETTING_TABLE = {
   TABLES_CA_CERT_FILE: caFileSetting("the Table service"),
   AUTHORITY_HOST: optional({
     group: "endpoints",
-    description: "Entra authority host for token requests, https",
+    description:
+      "Entra authority host for token requests and for the signing keys of alert webhook tokens, https",
     example: "https://login.microsoftonline.com",
     schema: url(["https:"]),
   }),
+  AUTHORITY_CA_CERT_FILE: caFileSetting("AUTHORITY_HOST"),
 };
 
 type Table = typeof SETTING_TABLE;
@@ -642,6 +644,7 @@ const BLANK_IN_EXAMPLE_FILE: ReadonlySet<SettingName> = new Set([
   "LOGS_CA_CERT_FILE",
   "KEY_VAULT_CA_CERT_FILE",
   "TABLES_CA_CERT_FILE",
+  "AUTHORITY_CA_CERT_FILE",
 ]);
 
 export interface LocalSettingsFile {
@@ -835,6 +838,8 @@ export interface AppConfig {
     /** url unset: the account of AzureWebJobsStorage. */
     tables: { url?: string; ca?: string };
     authorityHost?: string;
+    /** CA for AUTHORITY_HOST (a local token issuer). */
+    authorityCa?: string;
   };
 }
 
@@ -913,6 +918,7 @@ function assemble(v: Values): AppConfig {
       keyVault: endpoint(v.KEY_VAULT_URL, v.KEY_VAULT_CA_CERT_FILE),
       tables: compact({ url: v.FLEET_TABLES_ENDPOINT, ca: v.TABLES_CA_CERT_FILE }),
       authorityHost: v.AUTHORITY_HOST,
+      authorityCa: v.AUTHORITY_CA_CERT_FILE,
     }),
   };
 }

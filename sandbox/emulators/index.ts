@@ -165,6 +165,7 @@ export async function startAzureServices(options: AzureServicesOptions = {}): Pr
       LOGS_ENDPOINT: logsApi.endpoint,
       LOGS_CA_CERT_FILE: caFile,
       AUTHORITY_HOST: issuer.url,
+      AUTHORITY_CA_CERT_FILE: caFile,
       ALERT_TENANT_ID: SANDBOX_TENANT_ID,
     };
     if (keyVault) {

@@ -223,6 +223,7 @@ const VALID: readonly [SettingName, string, (c: AppConfig) => unknown, unknown][
   ["LOGS_CA_CERT_FILE", caFile, (c) => c.endpoints.logs.ca, CERT_PEM],
   ["KEY_VAULT_CA_CERT_FILE", caFile, (c) => c.endpoints.keyVault.ca, CERT_PEM],
   ["TABLES_CA_CERT_FILE", caFile, (c) => c.endpoints.tables.ca, CERT_PEM],
+  ["AUTHORITY_CA_CERT_FILE", caFile, (c) => c.endpoints.authorityCa, CERT_PEM],
 ];
 
 describe("loadConfig: valid values", () => {
