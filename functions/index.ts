@@ -1,15 +1,68 @@
 // The one place that registers every function of the app (HTTP, timer, orchestration, activity).
 import { app } from "@azure/functions";
+import * as df from "durable-functions";
+import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
+import { type AzureClients, createAzureClients } from "../shared/azure/clients.js";
 import { loadConfig } from "../shared/config.js";
+import { lookupApp } from "../shared/containerapp/lookup.js";
+import { createWebhookAuthenticator } from "../shared/webhookAuth.js";
+import { alertsHttpHandler } from "./alerts.js";
 import { healthHandler } from "./health.js";
+import { operationsHttpHandler } from "./operations.js";
+import { reattestHttpHandler } from "./reattest.js";
 
 // Validate every setting before registering anything: a misconfigured app fails at load with one
 // error naming every problem, rather than at the first request or timer.
 const config = loadConfig();
+
+let clients: AzureClients | undefined;
+const azure = () => {
+  clients ??= createAzureClients(config);
+  return clients;
+};
+const lookup = (name: string) => lookupApp(azure().containerApps, config, name);
 
 app.http("health", {
   route: "health",
   methods: ["GET"],
   authLevel: "anonymous",
   handler: healthHandler(config),
+});
+
+// ---- re-attestation
+df.app.orchestration(REATTEST_ORCHESTRATION, reattestOrchestrator);
+
+df.app.client.http("reattestApp", {
+  route: "apps/{app}/reattest",
+  methods: ["POST"],
+  authLevel: "function",
+  handler: reattestHttpHandler({ config, lookupApp: lookup }),
+});
+
+const alertAuth = config.alerts.auth;
+df.app.client.http("alerts", {
+  route: "alerts",
+  methods: ["POST"],
+  // With Entra auth the action group sends a bearer token instead of a function key.
+  authLevel: alertAuth.mode === "entra" ? "anonymous" : "function",
+  handler: alertsHttpHandler({
+    config,
+    lookupApp: lookup,
+    authenticate:
+      alertAuth.mode === "entra"
+        ? createWebhookAuthenticator({
+            tenantId: alertAuth.tenantId,
+            audience: alertAuth.audience,
+            authorityHost: config.endpoints.authorityHost ?? "https://login.microsoftonline.com",
+            authorityCa: config.endpoints.authorityCa,
+          })
+        : undefined,
+  }),
+});
+
+df.app.client.http("operation", {
+  route: "operations/{id}",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: operationsHttpHandler(),
 });

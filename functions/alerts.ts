@@ -1,0 +1,78 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import type { DurableClient } from "durable-functions";
+import { parseCommonAlert } from "../shared/alerts.js";
+import type { AppConfig } from "../shared/config.js";
+import { type AppLookup, refusal } from "../shared/containerapp/lookup.js";
+import { createLogger } from "../shared/logging.js";
+import type { WebhookAuthResult } from "../shared/webhookAuth.js";
+import { json, problem, readJsonBody } from "./http.js";
+import { startReattest } from "./reattest.js";
+
+export interface AlertDeps {
+  config: Pick<AppConfig, "apps" | "alerts">;
+  lookupApp(name: string): Promise<AppLookup>;
+  /** Set when ALERT_AUTH=entra: the function is anonymous and the token is checked here. */
+  authenticate?: (authorization: string | null) => Promise<WebhookAuthResult>;
+}
+
+/**
+ * The action group's webhook: a Fired common alert re-attests the apps named in its dimensions
+ * (one run per app; duplicates while it runs or within the cooldown start nothing), a Resolved one
+ * is acknowledged. Any 4xx tells the action group not to retry, and nothing has started.
+ */
+export function alertsHttpHandler(deps: AlertDeps) {
+  return async (
+    request: HttpRequest,
+    client: DurableClient,
+    context: InvocationContext,
+  ): Promise<HttpResponseInit> => {
+    const log = createLogger(context);
+    if (deps.authenticate) {
+      const auth = await deps.authenticate(request.headers.get("authorization"));
+      if (!auth.ok) return problem(401, auth.problem);
+    }
+    const body = await readJsonBody(request, false);
+    if (!body.ok) return body.response;
+    const parsed = parseCommonAlert(body.value);
+    if (!parsed.ok) return problem(400, parsed.problem);
+    const alert = parsed.alert;
+    if (alert.condition === "Resolved") {
+      log.info("alert resolved", { alertId: alert.alertId, rule: alert.rule, apps: alert.apps });
+      return json(200, { acknowledged: true, condition: "Resolved", started: [] });
+    }
+    if (alert.apps.length === 0) {
+      return problem(
+        400,
+        `Alert ${alert.rule} names no app: split the rule by the ContainerAppName dimension so each firing names one app.`,
+      );
+    }
+    const lookups = await Promise.all(alert.apps.map((app) => deps.lookupApp(app)));
+    const refused = lookups.map((l) => refusal(l, deps.config)).filter((r) => r !== undefined);
+    if (refused.length > 0) {
+      const status = refused.some((r) => r.status === 422) ? 422 : 404;
+      return problem(status, `Nothing started: ${refused.map((r) => r.error).join(" ")}`);
+    }
+    const started: string[] = [];
+    const alreadyRunning: string[] = [];
+    const coolingDown: string[] = [];
+    for (const app of alert.apps) {
+      const outcome = await startReattest(
+        client,
+        { app, trigger: "alert", reason: `${alert.rule} (${alert.alertId})` },
+        deps.config.alerts.cooldownSeconds,
+        false,
+      );
+      (outcome.kind === "started" ? started : outcome.kind === "running" ? alreadyRunning : coolingDown).push(
+        app,
+      );
+    }
+    log.info("alert handled", {
+      alertId: alert.alertId,
+      rule: alert.rule,
+      started,
+      alreadyRunning,
+      coolingDown,
+    });
+    return json(202, { acknowledged: true, condition: "Fired", started, alreadyRunning, coolingDown });
+  };
+}
