@@ -6,6 +6,7 @@ import {
   spireServerContainer,
   startAzureSimulator,
 } from "./azure/index.js";
+import { scaledClock } from "./azure/logs/clock.js";
 import { type AzureServices, startAzureServices } from "./emulators/index.js";
 import { type HostProcess, startHostProcess } from "./host/process.js";
 import { type SpireServerHandle, startSpireServer } from "./spire/index.js";
@@ -21,6 +22,12 @@ export interface SandboxOptions {
   stateDir: string;
   port?: number;
   log(message: string): void;
+  /** Virtual ms per real ms for alert evaluation and the host's timers (1 = real time). */
+  timeScale?: number;
+  /** Echo the Functions host's output to stderr (default true). */
+  echoHost?: boolean;
+  /** Extra settings for the product (override the sandbox's). */
+  settings?: Record<string, string>;
 }
 
 export interface Sandbox {
@@ -66,8 +73,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     stops.push(() => spire.dispose());
 
     opts.log("starting Log Analytics, alert rules, Key Vault and Azurite");
+    const timeScale = opts.timeScale ?? 1;
     const services = await startAzureServices({
       stateDir: join(opts.stateDir, "azure-services"),
+      clock: scaledClock(timeScale),
       log: opts.log,
     });
     stops.push(() => services.stop());
@@ -86,16 +95,30 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     stops.push(() => azure.stop());
     services.forwardSimulatorEvents(azure.events);
 
-    const settings = { ...sandboxSettings(spire.socketPath), ...services.settings, ...azure.settings() };
+    const settings = {
+      ...sandboxSettings(spire.socketPath),
+      ...services.settings,
+      ...azure.settings(),
+      ...opts.settings,
+    };
     opts.log("starting the local Functions host with the product app");
     const host = await startHostProcess({
       appEntry: join(REPO_ROOT, "functions/index.ts"),
       stateDir: join(opts.stateDir, "host"),
       port: opts.port ?? 7071,
+      timeScale,
       env: settings,
-      echo: process.stderr,
+      echo: opts.echoHost === false ? undefined : process.stderr,
     });
     stops.push(() => host.stop());
+    // The action group of the product's alert rules calls the product's webhook with its key.
+    services.alerts.setReceivers([
+      {
+        name: "spire-autopilot",
+        serviceUri: `${host.url}/api/alerts?code=${host.keys.functionKeys.default}`,
+        auth: { kind: "function-key" },
+      },
+    ]);
 
     return {
       host,
