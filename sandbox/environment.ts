@@ -6,7 +6,6 @@ import {
   spireServerContainer,
   startAzureSimulator,
 } from "./azure/index.js";
-import { scaledClock } from "./azure/logs/clock.js";
 import { type AzureServices, startAzureServices } from "./emulators/index.js";
 import { type HostProcess, startHostProcess } from "./host/process.js";
 import { type SpireServerHandle, startSpireServer } from "./spire/index.js";
@@ -73,10 +72,14 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     stops.push(() => spire.dispose());
 
     opts.log("starting Log Analytics, alert rules, Key Vault and Azurite");
+    // One scaled clock for every process of the sandbox: alert windows, log times and the host's
+    // durable timers must agree, or "signed after the run began" would compare different clocks.
     const timeScale = opts.timeScale ?? 1;
+    const clockOrigin = Date.now();
+    const clock = { scale: timeScale, now: () => clockOrigin + (Date.now() - clockOrigin) * timeScale };
     const services = await startAzureServices({
       stateDir: join(opts.stateDir, "azure-services"),
-      clock: scaledClock(timeScale),
+      clock,
       log: opts.log,
     });
     stops.push(() => services.stop());
@@ -107,6 +110,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       stateDir: join(opts.stateDir, "host"),
       port: opts.port ?? 7071,
       timeScale,
+      clockOrigin,
       env: settings,
       echo: opts.echoHost === false ? undefined : process.stderr,
     });

@@ -4,16 +4,24 @@
  * see a consistent, monotonic clock across restarts.
  */
 export class HostClock {
-  private readonly realStart = Date.now();
+  private readonly realStart: number;
   private readonly virtualStart: number;
 
+  /**
+   * `origin` (real ms) lets several processes share one scaled clock, each computing
+   * origin + (now - origin) * scale; without it the clock starts at the real time of construction.
+   * It never starts behind `notBefore` (a restarted host must not go back in time).
+   */
   constructor(
     readonly scale = 1,
     notBefore = 0,
+    origin?: number,
   ) {
     if (!(scale > 0) || !Number.isFinite(scale))
       throw new Error(`time scale must be a positive number, got ${scale}`);
-    this.virtualStart = Math.max(Date.now(), notBefore);
+    this.realStart = origin ?? Date.now();
+    const elapsed = (Date.now() - this.realStart) * scale;
+    this.virtualStart = Math.max(this.realStart, notBefore - elapsed);
   }
 
   now(): number {

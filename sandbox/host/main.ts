@@ -11,6 +11,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "7071" },
     "state-dir": { type: "string" },
     "time-scale": { type: "string", default: "1" },
+    "clock-origin": { type: "string" },
     "keys-file": { type: "string" },
     "host-json": { type: "string" },
   },
@@ -28,6 +29,7 @@ try {
     stateDir: values["state-dir"],
     port: Number(values.port),
     timeScale: Number(values["time-scale"]),
+    clockOrigin: values["clock-origin"] ? Number(values["clock-origin"]) : undefined,
     keysFile: values["keys-file"],
     hostJsonPath: values["host-json"],
   });

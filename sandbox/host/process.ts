@@ -24,6 +24,8 @@ export interface HostProcessOptions {
   stateDir: string;
   port?: number;
   timeScale?: number;
+  /** Share a scaled clock with other processes (see HostClock). */
+  clockOrigin?: number;
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
   /** Echo the host's output to this stream as it comes (progress for people). */
@@ -52,6 +54,7 @@ export async function startHostProcess(opts: HostProcessOptions): Promise<HostPr
     String(opts.timeScale ?? 1),
     "--host-json",
     join(REPO_ROOT, "host.json"),
+    ...(opts.clockOrigin !== undefined ? ["--clock-origin", String(opts.clockOrigin)] : []),
   ];
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,

@@ -35,6 +35,8 @@ export interface HostOptions {
   hostJsonPath?: string;
   /** Virtual milliseconds per real millisecond, for timers and durable timers. */
   timeScale?: number;
+  /** Real ms the scaled clock counts from, to share one clock with other sandbox processes. */
+  clockOrigin?: number;
   log?: (line: string) => void;
 }
 
@@ -127,7 +129,11 @@ export class FunctionsHost {
     this.routePrefix = (hostJson.extensions?.http?.routePrefix ?? "api").replace(/^\/+|\/+$/g, "");
     this.taskHub = hostJson.extensions?.durableTask?.hubName ?? "TestHubName";
     this.keys = loadOrCreateKeys(opts.keysFile ?? join(opts.stateDir, "keys.json"));
-    this.clock = new HostClock(opts.timeScale ?? 1, FunctionsHost.readClockFloor(opts.stateDir));
+    this.clock = new HostClock(
+      opts.timeScale ?? 1,
+      FunctionsHost.readClockFloor(opts.stateDir),
+      opts.clockOrigin,
+    );
     for (const reg of registrations) this.index(reg);
     this.engine = new DurableEngine({
       store: new InstanceStore(join(opts.stateDir, "instances")),

@@ -121,3 +121,15 @@ describe("virtual timeouts", () => {
     expect(firedEarly).toEqual([]);
   });
 });
+
+describe("a clock shared across processes", () => {
+  it("agrees with any other clock of the same origin and scale, and still honours a floor", () => {
+    const origin = Date.now() - 5000;
+    const a = new HostClock(10, 0, origin);
+    const b = new HostClock(10, 0, origin);
+    expect(Math.abs(a.now() - b.now())).toBeLessThan(50);
+    expect(a.now() - origin).toBeGreaterThanOrEqual(50_000);
+    const floored = new HostClock(10, a.now() + 3_600_000, origin);
+    expect(floored.now()).toBeGreaterThanOrEqual(a.now() + 3_600_000);
+  });
+});
