@@ -29,7 +29,7 @@ export interface PrepareOutput {
   app: string;
   alias: string;
   workloadId: string;
-  /** SHA-256 of each agent ID currently holding the app's alias. */
+  /** The agents currently holding the app's alias, each named by the SHA-256 of its join token. */
   previousAgents: string[];
 }
 

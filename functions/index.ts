@@ -1,6 +1,7 @@
 // The one place that registers every function of the app (HTTP, timer, orchestration, activity).
 import { app } from "@azure/functions";
 import * as df from "durable-functions";
+import { registerReattestActivities } from "../activities/reattest.js";
 import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
 import { type AzureClients, createAzureClients } from "../shared/azure/clients.js";
 import { loadConfig } from "../shared/config.js";
@@ -31,6 +32,7 @@ app.http("health", {
 
 // ---- re-attestation
 df.app.orchestration(REATTEST_ORCHESTRATION, reattestOrchestrator);
+registerReattestActivities();
 
 df.app.client.http("reattestApp", {
   route: "apps/{app}/reattest",

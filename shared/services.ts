@@ -1,0 +1,249 @@
+import type { ContainerAppsAPIClient } from "@azure/arm-appcontainers";
+import type { ComputeManagementClient } from "@azure/arm-compute";
+import type { TokenCredential } from "@azure/core-auth";
+import { AzureNamedKeyCredential, TableClient, type TableServiceClientOptions } from "@azure/data-tables";
+import { SecretClient } from "@azure/keyvault-secrets";
+import type { LogsQueryClient } from "@azure/monitor-query-logs";
+import { createAzureClients } from "./azure/clients.js";
+import { createCredential } from "./azure/credential.js";
+import { armRunCommandsClient } from "./azure/runcommands.js";
+import { type AppConfig, loadConfig } from "./config.js";
+import { PermanentError } from "./errors.js";
+import { createLogger, type LogSink, registerSecret } from "./logging.js";
+import { createGrpcSpireServer } from "./spire/grpc.js";
+import { createRunCommandSpireServer } from "./spire/runcommand/adapter.js";
+import type { SpireLogger, SpireServer } from "./spire/types.js";
+
+/*
+ * Everything activities reach the world through, built once per worker process from the config
+ * and reused by every invocation (clients keep their connections and token caches). What needs a
+ * network call to build — the SPIRE server over TCP (admin SVID from Key Vault), over run-commands
+ * (the VM's region), the fleet table (created if missing) — is built on first use, and built
+ * again after a failed attempt. Tests inject their own bundle with setServicesForTest or pass one
+ * to a handler directly.
+ */
+
+export interface Services {
+  readonly config: AppConfig;
+  readonly credential: TokenCredential;
+  readonly containerApps: ContainerAppsAPIClient;
+  readonly compute: ComputeManagementClient;
+  /** Undefined when no Log Analytics workspace is configured: log-based checks are skipped. */
+  readonly logs?: { client: LogsQueryClient; workspaceId: string };
+  readonly secrets: SecretClient;
+  /** The SPIRE server port: gRPC (unix socket, or TCP with mTLS) or run-commands on the VM. */
+  spire(): Promise<SpireServer>;
+  /** The fleet ledger's table, created if missing (once per process). */
+  fleetTable(): Promise<TableClient>;
+  /** Closes what this bundle opened (not what was injected). */
+  close(): Promise<void>;
+}
+
+export interface ServicesOptions {
+  /** Where AzureWebJobsStorage* is read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Default: from config.azure (DefaultAzureCredential, managed identity, or the sandbox's). */
+  credential?: TokenCredential;
+  /** A SpireServer to use instead of building one from config; the caller closes it. */
+  spire?: SpireServer;
+  /** Where the SPIRE adapters log (default console). */
+  logSink?: LogSink;
+}
+
+// Azurite's well-known development account: public, documented by Microsoft, only ever used for
+// an http:// tables endpoint (which no real storage account has).
+const DEV_ACCOUNT = "devstoreaccount1";
+const DEV_ACCOUNT_KEY =
+  "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/** Retries a memoised async build after it failed, instead of caching the failure. */
+function lazy<T>(build: () => Promise<T>): { get(): Promise<T>; peek(): Promise<T> | undefined } {
+  let pending: Promise<T> | undefined;
+  return {
+    get() {
+      pending ??= build().catch((err: unknown) => {
+        pending = undefined;
+        throw err;
+      });
+      return pending;
+    },
+    peek: () => pending,
+  };
+}
+
+/** Certificates and the private key of a PEM bundle (the admin SVID secret holds both). */
+export function splitPem(pem: string): { certificates: string; privateKey?: string } {
+  const blocks = pem.match(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g) ?? [];
+  const certificates = blocks.filter((b) => b.startsWith("-----BEGIN CERTIFICATE-----")).join("\n");
+  const privateKey = blocks.find((b) => /^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(b));
+  return privateKey === undefined ? { certificates } : { certificates, privateKey };
+}
+
+async function buildSpire(
+  config: AppConfig,
+  secrets: SecretClient,
+  compute: ComputeManagementClient,
+  logger: SpireLogger,
+): Promise<SpireServer> {
+  const { spire } = config;
+  if (spire.api === "grpc") {
+    const target = spire.grpc;
+    if (target.transport === "unix") {
+      return createGrpcSpireServer({
+        target: { kind: "unix", socketPath: target.socketPath },
+        trustDomain: spire.trustDomain,
+        logger,
+      });
+    }
+    const [admin, bundle] = await Promise.all([
+      secrets.getSecret(target.adminSvidSecretName),
+      secrets.getSecret(config.keyVault.trustBundleSecretName),
+    ]);
+    const { certificates, privateKey } = splitPem(admin.value ?? "");
+    if (!certificates || !privateKey) {
+      throw new PermanentError(
+        "AdminSvidInvalid",
+        `Key Vault secret ${target.adminSvidSecretName} must hold the admin X509-SVID chain and its private key as PEM.`,
+      );
+    }
+    registerSecret(privateKey);
+    return createGrpcSpireServer({
+      target: {
+        kind: "tcp",
+        host: target.host,
+        port: target.port,
+        trustBundlePem: bundle.value ?? "",
+        clientCertChainPem: certificates,
+        clientKeyPem: privateKey,
+      },
+      trustDomain: spire.trustDomain,
+      logger,
+    });
+  }
+  const vm = await compute.virtualMachines.get(spire.vm.resourceGroup, spire.vm.name);
+  return createRunCommandSpireServer({
+    client: armRunCommandsClient(compute),
+    resourceGroup: spire.vm.resourceGroup,
+    vmName: spire.vm.name,
+    location: vm.location,
+    trustDomain: spire.trustDomain,
+    exec: { kind: "docker", container: spire.serverContainer, serverPath: "/opt/spire/bin/spire-server" },
+    timeoutSeconds: spire.runCommand.timeoutSeconds,
+    cooldownMs: spire.runCommand.cooldownSeconds * 1000,
+    logger,
+  });
+}
+
+/** `Key=Value;...` connection string fields (keys case-insensitive). */
+function connectionStringFields(cs: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const part of cs.split(";")) {
+    const at = part.indexOf("=");
+    if (at > 0) fields.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim());
+  }
+  return fields;
+}
+
+/**
+ * FLEET_TABLES_ENDPOINT with the app's identity (or, for an http:// Azurite endpoint, its dev
+ * account); else AzureWebJobsStorage: a connection string, or the identity-based
+ * `AzureWebJobsStorage__accountName` / `__tableServiceUri` form.
+ */
+export function createFleetTableClient(
+  config: AppConfig,
+  credential: TokenCredential,
+  env: NodeJS.ProcessEnv,
+): TableClient {
+  const table = config.fleet.tableName;
+  const ca = config.endpoints.tables.ca;
+  const tls = ca ? { tlsOptions: { ca } } : {};
+  const endpoint = config.endpoints.tables.url;
+  if (endpoint !== undefined) {
+    const url = new URL(endpoint);
+    if (url.protocol === "http:") {
+      const account = url.pathname.split("/").filter(Boolean)[0] ?? "";
+      if (account !== DEV_ACCOUNT) {
+        throw new PermanentError(
+          "TablesEndpointInsecure",
+          `FLEET_TABLES_ENDPOINT is http but not Azurite's ${DEV_ACCOUNT}: Azure storage needs https.`,
+        );
+      }
+      const options: TableServiceClientOptions = { allowInsecureConnection: true };
+      return new TableClient(
+        endpoint,
+        table,
+        new AzureNamedKeyCredential(DEV_ACCOUNT, DEV_ACCOUNT_KEY),
+        options,
+      );
+    }
+    return new TableClient(endpoint, table, credential, tls);
+  }
+  const cs = env.AzureWebJobsStorage;
+  if (cs !== undefined && cs !== "") {
+    const fields = connectionStringFields(cs);
+    const insecure =
+      fields.get("usedevelopmentstorage") === "true" ||
+      fields.get("defaultendpointsprotocol") === "http" ||
+      (fields.get("tableendpoint") ?? "").startsWith("http:");
+    return TableClient.fromConnectionString(cs, table, { ...tls, allowInsecureConnection: insecure });
+  }
+  const serviceUri = env.AzureWebJobsStorage__tableServiceUri;
+  const account = env.AzureWebJobsStorage__accountName;
+  if (serviceUri || account) {
+    return new TableClient(serviceUri || `https://${account}.table.core.windows.net`, table, credential, tls);
+  }
+  throw new PermanentError(
+    "FleetTableNotConfigured",
+    "No table storage for the fleet ledger: set FLEET_TABLES_ENDPOINT, or AzureWebJobsStorage (a connection string or __accountName).",
+  );
+}
+
+export function createServices(config: AppConfig, options: ServicesOptions = {}): Services {
+  const env = options.env ?? process.env;
+  const credential = options.credential ?? createCredential(config.azure);
+  const azure = createAzureClients(config, credential);
+  const kvCa = config.endpoints.keyVault.ca;
+  const secrets = new SecretClient(config.keyVault.url, credential, {
+    // A vault on a local name (the sandbox's) cannot pass the check that the challenge's resource
+    // matches the vault's host.
+    ...(kvCa ? { tlsOptions: { ca: kvCa }, disableChallengeResourceVerification: true } : {}),
+  });
+  const spireLogger = createLogger(options.logSink ?? console, { component: "spire" });
+  const spire = lazy(async () =>
+    options.spire ? options.spire : buildSpire(config, secrets, azure.compute, spireLogger),
+  );
+  const fleetTable = lazy(async () => {
+    const client = createFleetTableClient(config, credential, env);
+    // Succeeds when the table exists already (TableAlreadyExists is swallowed by the SDK).
+    await client.createTable();
+    return client;
+  });
+  const workspaceId = config.logs.workspaceId;
+  return {
+    config,
+    credential,
+    containerApps: azure.containerApps,
+    compute: azure.compute,
+    ...(azure.logs && workspaceId ? { logs: { client: azure.logs, workspaceId } } : {}),
+    secrets,
+    spire: () => spire.get(),
+    fleetTable: () => fleetTable.get(),
+    async close() {
+      const built = spire.peek();
+      if (built && !options.spire) await (await built.catch(() => undefined))?.close();
+    },
+  };
+}
+
+let current: Services | undefined;
+
+/** This process's services, built from loadConfig() on first use. */
+export function getServices(): Services {
+  current ??= createServices(loadConfig());
+  return current;
+}
+
+/** Replaces the process-wide services (undefined: back to building from config). Tests only. */
+export function setServicesForTest(services: Services | undefined): void {
+  current = services;
+}
