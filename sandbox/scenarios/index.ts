@@ -1,12 +1,22 @@
+import { alertStorm } from "./alert-storm.js";
 import { hostResume } from "./host-resume.js";
 import { logsAlert } from "./logs-alert.js";
 import { partialUpdate } from "./partial-update.js";
+import { replicaRestart } from "./replica-restart.js";
 import { runcommandWedge } from "./runcommand-wedge.js";
 import { spireBasics } from "./spire-basics.js";
 import type { Scenario } from "./types.js";
 
 /** Every scenario the sandbox CLI knows, in the order `list` prints them. */
-export const scenarios: Scenario[] = [hostResume, spireBasics, partialUpdate, runcommandWedge, logsAlert];
+export const scenarios: Scenario[] = [
+  hostResume,
+  spireBasics,
+  partialUpdate,
+  runcommandWedge,
+  logsAlert,
+  replicaRestart,
+  alertStorm,
+];
 
 export function findScenario(name: string): Scenario | undefined {
   return scenarios.find((s) => s.name === name);
