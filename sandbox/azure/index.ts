@@ -1,5 +1,4 @@
 export type { SpireServerContainer } from "./compute/docker.js";
-export { sdkRunCommandsClient } from "./compute/sdk-client.js";
 export type { VmHandle, VmOptions } from "./compute/service.js";
 export { spireServerContainer } from "./compute/spire-container.js";
 export type { KeyVaultSecretResolver } from "./containerapps/service.js";

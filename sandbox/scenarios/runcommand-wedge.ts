@@ -1,6 +1,6 @@
 import { ensureSpire } from "../../scripts/install-spire.js";
+import { armRunCommandsClient } from "../../shared/azure/runcommands.js";
 import { RunCommandSpireServer } from "../../shared/spire/runcommand/adapter.js";
-import { sdkRunCommandsClient } from "../azure/compute/sdk-client.js";
 import { spireServerContainer } from "../azure/compute/spire-container.js";
 import { FAST_PROFILE, startAzureSimulator } from "../azure/index.js";
 import { type SpireServerHandle, startSpireServer } from "../spire/index.js";
@@ -38,7 +38,7 @@ export const runcommandWedge: Scenario = {
       await sim.compute.addVm({ resourceGroup: RG, name: VM, spireServer: spireServerContainer(server) });
       const compute = sim.clients().compute;
       const adapter = new RunCommandSpireServer({
-        client: sdkRunCommandsClient(compute),
+        client: armRunCommandsClient(compute),
         resourceGroup: RG,
         vmName: VM,
         location: "eastus",

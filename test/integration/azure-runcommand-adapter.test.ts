@@ -7,11 +7,11 @@
  */
 import type { ComputeManagementClient } from "@azure/arm-compute";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sdkRunCommandsClient } from "../../sandbox/azure/compute/sdk-client.js";
 import { spireServerContainer } from "../../sandbox/azure/compute/spire-container.js";
 import { type AzureSimulator, FAST_PROFILE, startAzureSimulator } from "../../sandbox/azure/index.js";
 import { type SpireServerHandle, startSpireServer } from "../../sandbox/spire/index.js";
 import { ensureSpire } from "../../scripts/install-spire.js";
+import { armRunCommandsClient } from "../../shared/azure/runcommands.js";
 import type { GrpcSpireServer } from "../../shared/spire/grpc.js";
 import { entriesJson, RunCommandSpireServer } from "../../shared/spire/runcommand/adapter.js";
 import type { CliCall } from "../../shared/spire/runcommand/script.js";
@@ -45,7 +45,7 @@ beforeAll(async () => {
   });
   compute = sim.clients().compute;
   adapter = new RunCommandSpireServer({
-    client: sdkRunCommandsClient(compute),
+    client: armRunCommandsClient(compute),
     resourceGroup: RG,
     vmName: VM,
     location: "eastus",
