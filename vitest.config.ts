@@ -5,6 +5,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // SPIRE is built (once, a few minutes on a fresh machine) before any worker starts, so no test
+    // hook waits on a build under its own timeout.
+    globalSetup: ["test/integration/spire.global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

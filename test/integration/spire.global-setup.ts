@@ -7,5 +7,7 @@
 import { ensureSpire } from "../../scripts/install-spire.js";
 
 export default async function setup(): Promise<void> {
+  // Unit-only runs (npm run test:unit) need no SPIRE binaries.
+  if (process.env.SPIRE_SETUP === "skip") return;
   await ensureSpire();
 }
