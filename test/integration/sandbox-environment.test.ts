@@ -9,7 +9,7 @@ import { loadConfig } from "../../shared/config.js";
 it("npm run sandbox's environment comes up whole, the product loads its config from it, and goes down", async () => {
   await ensureSpire();
   const stateDir = mkdtempSync(join(tmpdir(), "sandbox-env-"));
-  const sandbox = await startSandbox({ stateDir, port: 0, log: () => undefined });
+  const sandbox = await startSandbox({ stateDir, port: 0, echoHost: false, log: () => undefined });
   try {
     // The settings the host got are a valid product configuration pointing at local services.
     const config = loadConfig(sandbox.settings);
