@@ -20,7 +20,7 @@ export async function mintAdminSvid(
   spiffeId: string,
   ttlSeconds = 3600,
 ): Promise<AdminSvid> {
-  const { keyPem, csrDer } = generateSvidKeyAndCsr(spiffeId);
+  const { keyPem, csrDer } = await generateSvidKeyAndCsr(spiffeId);
   const svid = await server.mintX509Svid({ csrDer, ttlSeconds });
   return { spiffeId: svid.spiffeId, certChainPem: svid.certChainPem, keyPem, expiresAt: svid.expiresAt };
 }

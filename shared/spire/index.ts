@@ -1,5 +1,5 @@
 export { describeBundle, describeRoot, pemToDerList, rootFingerprints, sha256Fingerprint } from "./bundle.js";
-export { buildCsr, generateSvidKeyAndCsr, type SvidKeyAndCsr } from "./csr.js";
+export { generateSvidKeyAndCsr, type SvidKeyAndCsr } from "./csr.js";
 export {
   SpireApiError,
   SpireInputError,
