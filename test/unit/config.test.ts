@@ -327,6 +327,10 @@ const INVALID: readonly [SettingName, string, string | undefined][] = [
   ["BUNDLE_ROTATION_SCHEDULE", "0 0 * * * funday", "bad day-of-week field"],
   ["BUNDLE_ROTATION_SCHEDULE", "0 0 * mon * *", "bad day field"],
   ["BUNDLE_ROTATION_SCHEDULE", "0 0 * * * ?", "bad day-of-week field"],
+  // cron-parser extensions the Functions host does not accept
+  ["BUNDLE_ROTATION_SCHEDULE", "0 0 0 L * *", "bad day field"],
+  ["BUNDLE_ROTATION_SCHEDULE", "0 0 0 * * 1#2", "bad day-of-week field"],
+  ["BUNDLE_ROTATION_SCHEDULE", "0 0 0 * * 5-7", "bad day-of-week field"],
   ["ALERT_AUTH", "key", undefined],
   ["ALERT_AUDIENCE", "api://spire autopilot", "must not contain whitespace"],
   ["ALERT_TENANT_ID", "contoso.onmicrosoft.com", undefined],

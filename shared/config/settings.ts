@@ -1,0 +1,394 @@
+import { z } from "zod";
+import {
+  caCertFile,
+  dockerContainerName,
+  guid,
+  hostPort,
+  keyVaultSecretName,
+  MAX_UNIX_SOCKET_PATH_BYTES,
+  ncrontab,
+  noWhitespace,
+  PLAIN,
+  resourceGroupName,
+  selectorList,
+  tableName,
+  tagName,
+  tagValue,
+  trustDomain,
+  unixSocketPath,
+  url,
+  vmName,
+  wholeNumber,
+} from "./validators.js";
+
+/*
+ * Every app setting, declared once in SETTING_TABLE. The table drives validation (load.ts), the
+ * docs and local.settings.json.example (docs.ts), so they cannot drift apart.
+ */
+
+export type SettingGroup =
+  | "spire"
+  | "azure"
+  | "apps"
+  | "keyVault"
+  | "logs"
+  | "fleet"
+  | "schedules"
+  | "alerts"
+  | "endpoints";
+
+type Presence = "required" | "default" | "optional";
+
+interface Setting<S extends z.ZodType, P extends Presence> {
+  readonly group: SettingGroup;
+  readonly presence: P;
+  /** Raw text, parsed like a configured value so defaults obey the same rules. */
+  readonly default?: string;
+  /** Noun phrase naming what the value is and its rules; error lines read "NAME is invalid: <description>, e.g. <example>". */
+  readonly description: string;
+  readonly example: string;
+  readonly schema: S;
+}
+
+type SettingInput<S extends z.ZodType> = Omit<Setting<S, Presence>, "presence" | "default">;
+
+const required = <S extends z.ZodType>(s: SettingInput<S>): Setting<S, "required"> => ({
+  ...s,
+  presence: "required",
+});
+
+const withDefault = <S extends z.ZodType>(value: string, s: SettingInput<S>): Setting<S, "default"> => ({
+  ...s,
+  presence: "default",
+  default: value,
+});
+
+/** Optional on its own; RULES may still require it depending on other settings. */
+const optional = <S extends z.ZodType>(s: SettingInput<S>): Setting<S, "optional"> => ({
+  ...s,
+  presence: "optional",
+});
+
+function caFileSetting(service: string) {
+  return optional({
+    group: "endpoints",
+    description: `path of a PEM file of CA certificates to trust for ${service} (for a local simulator)`,
+    example: "/etc/ssl/certs/simulator-ca.pem",
+    schema: caCertFile,
+  });
+}
+
+export const SETTING_TABLE = {
+  SPIRE_TRUST_DOMAIN: required({
+    group: "spire",
+    description:
+      "the SPIFFE trust domain, lowercase DNS-style (letters, digits, '.', '-', '_'), no scheme or path",
+    example: "aim.microsoft.com",
+    schema: trustDomain,
+  }),
+  SPIRE_API: withDefault("grpc", {
+    group: "spire",
+    description:
+      "how the app reaches the SPIRE server: grpc (Server API over a unix socket or TCP with mTLS) or run-command (managed run-commands on the VM)",
+    example: "grpc",
+    schema: z.enum(["grpc", "run-command"], PLAIN),
+  }),
+  SPIRE_SERVER_SOCKET: optional({
+    group: "spire",
+    description: `absolute path of the SPIRE server API unix socket, at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes`,
+    example: "/tmp/spire-server/private/api.sock",
+    schema: unixSocketPath,
+  }),
+  SPIRE_SERVER_ADDRESS: optional({
+    group: "spire",
+    description: "host:port of the SPIRE server API over TCP with mTLS",
+    example: "10.0.0.4:8081",
+    schema: hostPort,
+  }),
+  SPIRE_ADMIN_SVID_SECRET: optional({
+    group: "spire",
+    description:
+      "name of the Key Vault secret holding the admin X509-SVID certificate and key (PEM) for mTLS to the server: 1-127 letters, digits and '-'",
+    example: "spire-admin-svid",
+    schema: keyVaultSecretName,
+  }),
+  SPIRE_VM_RESOURCE_GROUP: optional({
+    group: "spire",
+    description: "resource group of the SPIRE server VM, used for run-commands (and as a fallback with grpc)",
+    example: "rg-spire",
+    schema: resourceGroupName,
+  }),
+  SPIRE_VM_NAME: optional({
+    group: "spire",
+    description:
+      "name of the SPIRE server VM: 1-64 letters, digits, '.', '_', '-', not starting with '_' or ending with '.' or '-'",
+    example: "vm-spire-server",
+    schema: vmName,
+  }),
+  SPIRE_SERVER_CONTAINER: withDefault("spire-server", {
+    group: "spire",
+    description: "Docker container on the VM that runs spire-server: letters, digits, '_', '.', '-'",
+    example: "spire-server",
+    schema: dockerContainerName,
+  }),
+  JOIN_TOKEN_TTL_SECONDS: withDefault("600", {
+    group: "spire",
+    description: "lifetime of a join token in seconds, a whole number from 60 to 86400",
+    example: "600",
+    schema: wholeNumber(60, 86400),
+  }),
+  RUN_COMMAND_COOLDOWN_SECONDS: withDefault("10", {
+    group: "spire",
+    description:
+      "pause between run-commands on the VM in seconds (firing them faster wedges the VM agent), a whole number from 0 to 600",
+    example: "10",
+    schema: wholeNumber(0, 600),
+  }),
+  RUN_COMMAND_TIMEOUT_SECONDS: withDefault("300", {
+    group: "spire",
+    description: "how long one run-command may run, in seconds, a whole number from 60 to 5400",
+    example: "300",
+    schema: wholeNumber(60, 5400),
+  }),
+  AZURE_SUBSCRIPTION_ID: required({
+    group: "azure",
+    description: "the subscription holding the managed apps and the SPIRE VM, a GUID",
+    example: "6f1c2a9e-3b7d-4c55-9a1e-2d8f0b7c4e13",
+    schema: guid,
+  }),
+  AZURE_CREDENTIAL: withDefault("default", {
+    group: "azure",
+    description:
+      "how the app gets Azure tokens: default (DefaultAzureCredential), managed-identity, or sandbox (the local simulator's fake token)",
+    example: "default",
+    schema: z.enum(["default", "managed-identity", "sandbox"], PLAIN),
+  }),
+  AZURE_CLIENT_ID: optional({
+    group: "azure",
+    description: "client id of the user-assigned managed identity to use, a GUID",
+    example: "0d9b7a34-5e21-4f6a-8c3d-7e4b2a1f9c60",
+    schema: guid,
+  }),
+  APPS_RESOURCE_GROUP: required({
+    group: "apps",
+    description:
+      "resource group of the managed Container Apps: 1-90 letters, digits, '.', '_', '-', '(', ')', not ending with '.'",
+    example: "rg-agents",
+    schema: resourceGroupName,
+  }),
+  MANAGED_TAG_NAME: withDefault("spire-autopilot", {
+    group: "apps",
+    description: "tag that marks a Container App as managed: 1-512 characters, none of < > % & \\ ? /",
+    example: "spire-autopilot",
+    schema: tagName,
+  }),
+  MANAGED_TAG_VALUE: withDefault("managed", {
+    group: "apps",
+    description: "value of that tag on managed apps, 1-256 characters",
+    example: "managed",
+    schema: tagValue,
+  }),
+  BLUEPRINT_OID_TAG: withDefault("spiffe-blueprint-oid", {
+    group: "apps",
+    description: "tag carrying an app's blueprint object id: 1-512 characters, none of < > % & \\ ? /",
+    example: "spiffe-blueprint-oid",
+    schema: tagName,
+  }),
+  AGENT_OID_TAG: withDefault("spiffe-agent-oid", {
+    group: "apps",
+    description: "tag carrying an app's agent object id: 1-512 characters, none of < > % & \\ ? /",
+    example: "spiffe-agent-oid",
+    schema: tagName,
+  }),
+  WORKLOAD_SELECTORS: withDefault("unix:uid:0", {
+    group: "apps",
+    description:
+      "SPIRE selectors of each app's workload entry: comma-separated type:value[:value] items, type of lowercase letters, digits, '_', '-'",
+    example: "unix:uid:1000,unix:gid:1000",
+    schema: selectorList,
+  }),
+  WORKLOAD_X509_TTL_SECONDS: withDefault("3600", {
+    group: "apps",
+    description: "X509-SVID lifetime of workload entries in seconds, a whole number from 60 to 604800",
+    example: "3600",
+    schema: wholeNumber(60, 604800),
+  }),
+  KEY_VAULT_URL: required({
+    group: "keyVault",
+    description: "an https URL of the vault",
+    example: "https://myvault.vault.azure.net/",
+    schema: url(["https:"]),
+  }),
+  TRUST_BUNDLE_SECRET_NAME: withDefault("spire-trust-bundle", {
+    group: "keyVault",
+    description: "Key Vault secret that holds the SPIRE trust bundle: 1-127 letters, digits and '-'",
+    example: "spire-trust-bundle",
+    schema: keyVaultSecretName,
+  }),
+  LOG_ANALYTICS_WORKSPACE_ID: optional({
+    group: "logs",
+    description: "Log Analytics workspace id, a GUID; unset skips the log-based health checks",
+    example: "3c8e1f52-9a07-4b6d-b2e4-5f0a9d7c1e38",
+    schema: guid,
+  }),
+  FLEET_TABLE_NAME: withDefault("fleet", {
+    group: "fleet",
+    description: "Table Storage table of the fleet ledger: 3-63 letters and digits, starting with a letter",
+    example: "fleet",
+    schema: tableName,
+  }),
+  FLEET_TABLES_ENDPOINT: optional({
+    group: "fleet",
+    description:
+      "Table service URL, http allowed for Azurite; unset uses the storage account of AzureWebJobsStorage",
+    example: "http://127.0.0.1:10002/devstoreaccount1",
+    schema: url(["https:", "http:"]),
+  }),
+  HEALTH_SWEEP_SCHEDULE: withDefault("0 */5 * * * *", {
+    group: "schedules",
+    description: "NCRONTAB schedule of the health sweep: 6 fields, second minute hour day month day-of-week",
+    example: "0 */5 * * * *",
+    schema: ncrontab,
+  }),
+  BUNDLE_ROTATION_SCHEDULE: withDefault("0 0 * * * *", {
+    group: "schedules",
+    description:
+      "NCRONTAB schedule of the trust bundle check: 6 fields, second minute hour day month day-of-week",
+    example: "0 0 * * * *",
+    schema: ncrontab,
+  }),
+  ALERT_AUTH: withDefault("function-key", {
+    group: "alerts",
+    description:
+      "how alert webhooks authenticate: function-key (key in the webhook URL) or entra (secure webhook bearer token)",
+    example: "entra",
+    schema: z.enum(["function-key", "entra"], PLAIN),
+  }),
+  ALERT_AUDIENCE: optional({
+    group: "alerts",
+    description: "audience of the secure webhook tokens (Application ID URI or client id), no whitespace",
+    example: "api://spire-autopilot",
+    schema: noWhitespace,
+  }),
+  ALERT_TENANT_ID: optional({
+    group: "alerts",
+    description: "Entra tenant that issues the secure webhook tokens, a GUID",
+    example: "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    schema: guid,
+  }),
+  ALERT_COOLDOWN_SECONDS: withDefault("900", {
+    group: "alerts",
+    description: "minimum seconds between alert-driven re-attests of one app, a whole number from 0 to 86400",
+    example: "900",
+    schema: wholeNumber(0, 86400),
+  }),
+  ARM_ENDPOINT: withDefault("https://management.azure.com", {
+    group: "endpoints",
+    description: "Azure Resource Manager endpoint, https",
+    example: "https://management.azure.com",
+    schema: url(["https:"]),
+  }),
+  ARM_CA_CERT_FILE: caFileSetting("ARM_ENDPOINT"),
+  LOGS_ENDPOINT: withDefault("https://api.loganalytics.azure.com/v1", {
+    group: "endpoints",
+    description: "Log Analytics query endpoint including /v1, https",
+    example: "https://api.loganalytics.azure.com/v1",
+    schema: url(["https:"]),
+  }),
+  LOGS_CA_CERT_FILE: caFileSetting("LOGS_ENDPOINT"),
+  KEY_VAULT_CA_CERT_FILE: caFileSetting("KEY_VAULT_URL"),
+  TABLES_CA_CERT_FILE: caFileSetting("the Table service"),
+  AUTHORITY_HOST: optional({
+    group: "endpoints",
+    description:
+      "Entra authority host for token requests and for the signing keys of alert webhook tokens, https",
+    example: "https://login.microsoftonline.com",
+    schema: url(["https:"]),
+  }),
+  AUTHORITY_CA_CERT_FILE: caFileSetting("AUTHORITY_HOST"),
+};
+
+type Table = typeof SETTING_TABLE;
+export type SettingName = keyof Table;
+
+/** Parsed settings; only `optional` ones may be absent. */
+export type Values = {
+  [K in SettingName]: Table[K]["presence"] extends "optional"
+    ? z.output<Table[K]["schema"]> | undefined
+    : z.output<Table[K]["schema"]>;
+};
+
+export const NAMES = Object.keys(SETTING_TABLE) as SettingName[];
+
+export function settingOf(name: SettingName): Setting<z.ZodType, Presence> {
+  return SETTING_TABLE[name];
+}
+
+export interface RuleContext {
+  /** Parsed value; undefined when absent or invalid, so rules never fire on a guess. */
+  value<K extends SettingName>(name: K): Values[K] | undefined;
+  /** Whether the setting was given at all, valid or not. */
+  given(name: SettingName): boolean;
+}
+
+type Rule =
+  | { kind: "requires"; setting: SettingName; when: string; applies: (c: RuleContext) => boolean }
+  | {
+      kind: "exactlyOne";
+      settings: readonly [SettingName, SettingName];
+      when: string;
+      applies: (c: RuleContext) => boolean;
+    };
+
+/** Requirements that depend on other settings. `when` is shown in errors and docs. */
+export const RULES: readonly Rule[] = [
+  {
+    kind: "exactlyOne",
+    settings: ["SPIRE_SERVER_SOCKET", "SPIRE_SERVER_ADDRESS"],
+    when: "SPIRE_API=grpc",
+    applies: (c) => c.value("SPIRE_API") === "grpc",
+  },
+  {
+    kind: "requires",
+    setting: "SPIRE_ADMIN_SVID_SECRET",
+    when: "SPIRE_SERVER_ADDRESS is set",
+    applies: (c) => c.given("SPIRE_SERVER_ADDRESS"),
+  },
+  {
+    kind: "requires",
+    setting: "SPIRE_VM_RESOURCE_GROUP",
+    when: "SPIRE_API=run-command",
+    applies: (c) => c.value("SPIRE_API") === "run-command",
+  },
+  {
+    kind: "requires",
+    setting: "SPIRE_VM_NAME",
+    when: "SPIRE_API=run-command",
+    applies: (c) => c.value("SPIRE_API") === "run-command",
+  },
+  // A half-configured fallback VM would only be noticed in the outage it was meant for.
+  {
+    kind: "requires",
+    setting: "SPIRE_VM_RESOURCE_GROUP",
+    when: "SPIRE_VM_NAME is set",
+    applies: (c) => c.given("SPIRE_VM_NAME"),
+  },
+  {
+    kind: "requires",
+    setting: "SPIRE_VM_NAME",
+    when: "SPIRE_VM_RESOURCE_GROUP is set",
+    applies: (c) => c.given("SPIRE_VM_RESOURCE_GROUP"),
+  },
+  {
+    kind: "requires",
+    setting: "ALERT_AUDIENCE",
+    when: "ALERT_AUTH=entra",
+    applies: (c) => c.value("ALERT_AUTH") === "entra",
+  },
+  {
+    kind: "requires",
+    setting: "ALERT_TENANT_ID",
+    when: "ALERT_AUTH=entra",
+    applies: (c) => c.value("ALERT_AUTH") === "entra",
+  },
+];
