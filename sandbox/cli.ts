@@ -1,19 +1,25 @@
 // The sandbox CLI:
 //   npm run sandbox                        start the local environment and keep it up
 //   npm run sandbox -- list                list scenarios
-//   npm run sandbox -- scenario <name> [--json] [--keep]
+//   npm run sandbox -- scenario <name> [--json] [--keep] [--profile fast|azure]
 //                                          run one scenario in a fresh environment; exit 0 only if it
 //                                          passed; with --json the last stdout line is its JSON figures
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { ProfileName } from "./azure/profiles.js";
 import { startSandbox } from "./environment.js";
 import { findScenario, scenarios } from "./scenarios/index.js";
 
 const progress = (message: string) => process.stderr.write(`[sandbox] ${message}\n`);
 
-async function runScenario(name: string, json: boolean, keep: boolean): Promise<number> {
+async function runScenario(
+  name: string,
+  json: boolean,
+  keep: boolean,
+  profile: ProfileName,
+): Promise<number> {
   const scenario = findScenario(name);
   if (!scenario) {
     progress(`unknown scenario "${name}"; known: ${scenarios.map((s) => s.name).join(", ") || "(none)"}`);
@@ -33,7 +39,7 @@ async function runScenario(name: string, json: boolean, keep: boolean): Promise<
       ),
     );
     result = await Promise.race([
-      scenario.run({ workDir, log: (m) => progress(`${name}: ${m}`), signal: controller.signal }),
+      scenario.run({ workDir, log: (m) => progress(`${name}: ${m}`), signal: controller.signal, profile }),
       aborted,
     ]);
   } catch (err) {
@@ -71,6 +77,7 @@ async function main(): Promise<number> {
       json: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       port: { type: "string", default: "7071" },
+      profile: { type: "string", default: "fast" },
     },
   });
   const [command, arg] = positionals;
@@ -82,8 +89,12 @@ async function main(): Promise<number> {
     for (const s of scenarios) process.stdout.write(`${s.name.padEnd(20)} ${s.description}\n`);
     return 0;
   }
-  if (command === "scenario" && arg) return runScenario(arg, values.json, values.keep);
-  progress("usage: npm run sandbox [-- list | -- scenario <name> [--json] [--keep]]");
+  if (values.profile !== "fast" && values.profile !== "azure") {
+    progress(`--profile is fast or azure, not "${values.profile}"`);
+    return 2;
+  }
+  if (command === "scenario" && arg) return runScenario(arg, values.json, values.keep, values.profile);
+  progress("usage: npm run sandbox [-- list | -- scenario <name> [--json] [--keep] [--profile fast|azure]]");
   return 2;
 }
 

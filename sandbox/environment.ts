@@ -6,6 +6,7 @@ import {
   spireServerContainer,
   startAzureSimulator,
 } from "./azure/index.js";
+import { type ProfileName, resolveProfile } from "./azure/profiles.js";
 import { type AzureServices, startAzureServices } from "./emulators/index.js";
 import { type HostProcess, startHostProcess } from "./host/process.js";
 import { type SpireServerHandle, startSpireServer } from "./spire/index.js";
@@ -23,6 +24,11 @@ export interface SandboxOptions {
   log(message: string): void;
   /** Virtual ms per real ms for alert evaluation and the host's timers (1 = real time). */
   timeScale?: number;
+  /**
+   * Azure's latencies: `fast` (default) for tests; `azure` for typical Azure timings (revision
+   * start, run-commands, Log Analytics ingestion), ARM parts divided by timeScale.
+   */
+  profile?: ProfileName;
   /** Echo the Functions host's output to stderr (default true). */
   echoHost?: boolean;
   /** Extra settings for the product (override the sandbox's). */
@@ -77,7 +83,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const timeScale = opts.timeScale ?? 1;
     const clockOrigin = Date.now();
     const clock = { scale: timeScale, now: () => clockOrigin + (Date.now() - clockOrigin) * timeScale };
+    const profile = resolveProfile(opts.profile, timeScale);
     const services = await startAzureServices({
+      logIngestionDelayMs: profile.logIngestionDelayMs,
       stateDir: join(opts.stateDir, "azure-services"),
       clock,
       log: opts.log,
@@ -93,6 +101,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       }),
       vms: [{ ...SANDBOX_SPIRE_VM, spireServer: spireServerContainer(spire) }],
       keyVault: (secret) => services.resolveKeyVaultSecret(secret),
+      profile,
       log: opts.log,
     });
     stops.push(() => azure.stop());

@@ -48,6 +48,14 @@ export interface LatencyProfile {
   wedgeCooldownMs: number;
   /** VM deallocate/start/restart operations. */
   vmPowerOpMs: number;
+
+  // Log Analytics
+  /**
+   * Ingestion latency of a log row, drawn from [min, max]. Unlike the fields above this is on the
+   * sandbox's scaled clock (the log store and the alert engine run on it), so it is NOT divided by
+   * the time scale: it is what Azure takes, in Azure time.
+   */
+  logIngestionDelayMs: { min: number; max: number };
 }
 
 export const FAST_PROFILE: LatencyProfile = {
@@ -71,6 +79,7 @@ export const FAST_PROFILE: LatencyProfile = {
   vmFreshMs: 3000,
   wedgeCooldownMs: 500,
   vmPowerOpMs: 200,
+  logIngestionDelayMs: { min: 0, max: 0 },
 };
 
 /** Typical Azure latencies in real seconds; `azureProfile(timeScale)` divides them. */
@@ -91,6 +100,9 @@ const AZURE_SECONDS = {
   vmFresh: 600,
   wedgeCooldown: 8,
   vmPowerOp: 60,
+  // Microsoft Learn, "Log data ingestion time in Azure Monitor": typically 20 s to 3 minutes.
+  logIngestionMin: 20,
+  logIngestionMax: 180,
 } as const;
 
 export function azureProfile(timeScale = 1): LatencyProfile {
@@ -118,6 +130,10 @@ export function azureProfile(timeScale = 1): LatencyProfile {
     vmFreshMs: ms(AZURE_SECONDS.vmFresh),
     wedgeCooldownMs: ms(AZURE_SECONDS.wedgeCooldown),
     vmPowerOpMs: ms(AZURE_SECONDS.vmPowerOp),
+    logIngestionDelayMs: {
+      min: AZURE_SECONDS.logIngestionMin * 1000,
+      max: AZURE_SECONDS.logIngestionMax * 1000,
+    },
   };
 }
 

@@ -47,6 +47,8 @@ export interface AzureServicesOptions {
   keyVaultAliases?: readonly string[];
   azurite?: boolean;
   keyVault?: boolean;
+  /** Log Analytics ingestion latency on the sandbox clock (see LogStoreOptions); default none. */
+  logIngestionDelayMs?: { min: number; max: number };
   log?: (message: string) => void;
 }
 
@@ -103,7 +105,7 @@ export async function startAzureServices(options: AzureServicesOptions = {}): Pr
     const tls = options.tls ?? (await timed(startupMs, "tls", () => makeLoopbackTls()));
     const caFile = path.join(stateDir, "azure-data-plane-ca.pem");
     await fs.writeFile(caFile, tls.caPem);
-    const logs = new LogStore({ clock });
+    const logs = new LogStore({ clock, ingestionDelayMs: options.logIngestionDelayMs });
 
     // Parallel starts; every one that succeeds registers its cleanup before anything can throw.
     const started = await Promise.allSettled([

@@ -79,6 +79,7 @@ export async function startFleetSandbox(ctx: ScenarioContext) {
     stateDir: ctx.workDir,
     port: 0,
     timeScale: TIME_SCALE,
+    profile: ctx.profile,
     echoHost: false,
     log: (m) => ctx.log(m),
   });
@@ -188,6 +189,7 @@ export const replicaRestart: Scenario = {
         armCalls,
         armCallsTotal: Object.values(armCalls).reduce((a, b) => a + b, 0),
         timeScale: TIME_SCALE,
+        profile: ctx.profile ?? "fast",
         outcome: op.output?.outcome ?? op.runtimeStatus,
         failure: op.output?.failure,
         pass:

@@ -1,3 +1,5 @@
+import type { ProfileName } from "../azure/profiles.js";
+
 /** A scripted scenario run by `npm run sandbox -- scenario <name>` in a fresh environment. */
 export interface ScenarioContext {
   /** A fresh, empty folder owned by this run; removed afterwards unless --keep is given. */
@@ -6,6 +8,8 @@ export interface ScenarioContext {
   log(message: string): void;
   /** Aborted when the run is interrupted or times out; long waits should honour it. */
   signal: AbortSignal;
+  /** Azure latencies to simulate (`--profile`); scenarios that honour it say so; default `fast`. */
+  profile?: ProfileName;
 }
 
 /** Figures a scenario reports; `pass` decides the exit code. */

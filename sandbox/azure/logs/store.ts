@@ -82,6 +82,14 @@ export interface LogStoreOptions {
   location?: string;
   /** Oldest rows drop beyond this, per table (default 200,000). */
   maxRowsPerTable?: number;
+  /**
+   * Ingestion latency on the store's clock: a row becomes visible to queries this long after it was
+   * written, drawn uniformly from [min, max] ms. Azure Monitor documents a typical ingestion latency
+   * of 20 s to 3 min ("Log data ingestion time in Azure Monitor"); default 0 (visible at once).
+   */
+  ingestionDelayMs?: { min: number; max: number };
+  /** Source of the delay draw (tests pin it); default Math.random. */
+  random?: () => number;
 }
 
 export interface TimeRange {
@@ -124,6 +132,8 @@ export function jsonLogFields(line: string): { time?: Date; level?: string } {
 interface StoredTable {
   schema: KqlTableSchema;
   rows: Row[];
+  /** Per row of `rows`: when (store clock, ms) it becomes visible to queries. */
+  visibleAt: number[];
   timeIndex: number;
   ingested: number;
 }
@@ -132,7 +142,8 @@ export class LogStore implements LogIngestion {
   readonly clock: ScaledClock;
   readonly workspaceId: string;
   private readonly tables = new Map<string, StoredTable>();
-  private readonly opts: Required<Omit<LogStoreOptions, "clock" | "workspaceId">>;
+  private readonly opts: Required<Omit<LogStoreOptions, "clock" | "workspaceId" | "random">>;
+  private readonly random: () => number;
 
   constructor(options: LogStoreOptions = {}) {
     this.clock = options.clock ?? REAL_TIME;
@@ -143,11 +154,17 @@ export class LogStore implements LogIngestion {
       environment: options.environment ?? "cae-sandbox",
       location: options.location ?? "westeurope",
       maxRowsPerTable: options.maxRowsPerTable ?? 200_000,
+      ingestionDelayMs: options.ingestionDelayMs ?? { min: 0, max: 0 },
     };
+    const { min, max } = this.opts.ingestionDelayMs;
+    if (!(min >= 0 && max >= min))
+      throw new Error(`ingestionDelayMs needs 0 <= min <= max, got ${min}..${max}`);
+    this.random = options.random ?? Math.random;
     for (const schema of LOG_TABLES) {
       this.tables.set(schema.name, {
         schema,
         rows: [],
+        visibleAt: [],
         timeIndex: schema.columns.findIndex((c) => c.name === "TimeGenerated"),
         ingested: 0,
       });
@@ -166,10 +183,14 @@ export class LogStore implements LogIngestion {
       if (v !== undefined) return v;
       return c.type === "string" ? "" : null;
     });
+    const { min, max } = this.opts.ingestionDelayMs;
     table.rows.push(row);
+    table.visibleAt.push(this.clock.now() + min + Math.round(this.random() * (max - min)));
     table.ingested += 1;
     if (table.rows.length > this.opts.maxRowsPerTable) {
-      table.rows.splice(0, table.rows.length - this.opts.maxRowsPerTable);
+      const drop = table.rows.length - this.opts.maxRowsPerTable;
+      table.rows.splice(0, drop);
+      table.visibleAt.splice(0, drop);
     }
   }
 
@@ -300,20 +321,23 @@ export class LogStore implements LogIngestion {
     return (c.Syslog ?? 0) + (c.ContainerAppConsoleLogs ?? 0) + (c.ContainerAppSystemLogs ?? 0);
   }
 
-  /** The tables as a query sees them: only rows whose TimeGenerated lies in `range`. */
+  /**
+   * The tables as a query sees them: only rows already ingested (past their ingestion delay) whose
+   * TimeGenerated lies in `range`.
+   */
   source(range?: TimeRange): TableSource {
+    const now = this.clock.now();
     return {
       table: (name) => {
         const t = this.tables.get(name);
         if (!t) return undefined;
-        const rows =
-          range === undefined
-            ? [...t.rows]
-            : t.rows.filter((row) => {
-                const v = row[t.timeIndex];
-                const ms = v instanceof Date ? v.getTime() : Number.NaN;
-                return ms >= range.start && ms <= range.end;
-              });
+        const rows = t.rows.filter((row, i) => {
+          if ((t.visibleAt[i] ?? 0) > now) return false;
+          if (range === undefined) return true;
+          const v = row[t.timeIndex];
+          const ms = v instanceof Date ? v.getTime() : Number.NaN;
+          return ms >= range.start && ms <= range.end;
+        });
         return { columns: t.schema.columns.map((c) => ({ ...c })), rows };
       },
     };
@@ -325,6 +349,9 @@ export class LogStore implements LogIngestion {
   }
 
   clear(): void {
-    for (const t of this.tables.values()) t.rows.length = 0;
+    for (const t of this.tables.values()) {
+      t.rows.length = 0;
+      t.visibleAt.length = 0;
+    }
   }
 }
