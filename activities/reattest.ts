@@ -3,6 +3,7 @@ import type { InvocationContext } from "@azure/functions";
 import type { LogsTable } from "@azure/monitor-query-logs";
 import * as df from "durable-functions";
 import { z } from "zod";
+import { classifyRevision } from "../shared/containerapp/revision-state.js";
 import {
   buildReattestSpec,
   findSidecar,
@@ -203,10 +204,7 @@ export function reattestApplyToken(
 // ---------------------------------------------------------------------------------------------
 // reattestRevisionState
 
-const RUNNING = new Set(["Running", "RunningAtMaxScale"]);
-const FAILED_RUNNING = new Set(["Failed", "Degraded"]);
-
-/** Whether the new revision runs, will not, or is still coming up. */
+/** Whether the new revision runs, will not, or is still coming up (see classifyRevision). */
 export function reattestRevisionState(
   input: RevisionStateInput,
   services?: Services,
@@ -229,24 +227,11 @@ export function reattestRevisionState(
         }
         throw err;
       }
-      const { provisioningState, runningState, healthState, replicas, provisioningError } = revision;
-      const detail = [
-        `provisioning ${provisioningState ?? "unknown"}`,
-        `running ${runningState ?? "unknown"}`,
-        `health ${healthState ?? "unknown"}`,
-        `${replicas ?? 0} replica(s)`,
-        ...(provisioningError ? [provisioningError] : []),
-      ].join(", ");
-      if (
-        provisioningState === "Failed" ||
-        (runningState !== undefined && FAILED_RUNNING.has(runningState))
-      ) {
-        return { state: "Failed", detail };
-      }
-      if (provisioningState === "Provisioned" && runningState !== undefined && RUNNING.has(runningState)) {
-        return { state: "Running", detail };
-      }
-      return { state: "Pending", detail };
+      const verdict = classifyRevision(revision);
+      return {
+        ...verdict,
+        ...(revision.runningState !== undefined && { runningState: revision.runningState }),
+      };
     },
   );
 }
