@@ -625,6 +625,8 @@ describe("re-attest activities against the sandbox", () => {
     // Only CI's three deploys reached ARM; the product PUT nothing.
     expect(sim.counters.snapshot().containerApps.puts - putsBefore).toBe(3);
     expect((await arm.containerApps.get(RG, app)).latestRevisionName).toBe(`${app}--ci3-3`);
+    // CI's revisions carry a spent token and crash-loop; their agents' restarts would load the machine.
+    await arm.containerApps.beginDeleteAndWait(RG, app);
   });
 
   it("in Multiple revision mode the new revision takes the traffic (weight and label) the old one had", async () => {
@@ -659,6 +661,7 @@ describe("re-attest activities against the sandbox", () => {
     expect(weight).toBe(100);
     expect((await arm.containerAppsRevisions.getRevision(RG, app, `${app}--v1`)).trafficWeight).toBe(0);
     await tokenSecret(app);
+    await arm.containerApps.beginDeleteAndWait(RG, app);
   });
 
   it("reports revision states: missing is Pending, a failed provisioning is Failed", async () => {
@@ -704,6 +707,7 @@ describe("re-attest activities against the sandbox", () => {
     );
     expect(activation.value).toMatchObject({ state: "Failed", runningState: "ActivationFailed" });
     expect(activation.value.detail).toMatch(/^its containers never started \(ActivationFailed\)/);
+    await arm.containerApps.beginDeleteAndWait(RG, "crashing");
   });
 
   it("rethrows 503 and 429 from the Logs API (after the SDK's own retries), then verifies", async () => {
