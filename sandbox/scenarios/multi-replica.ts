@@ -72,8 +72,24 @@ export const multiReplica: Scenario = {
       );
       const answer = (await res.json().catch(() => ({}))) as { error?: string };
       ctx.log(`POST /api/apps/${APP}/reattest answered ${res.status}: ${answer.error ?? ""}`);
-      // Long enough for the crash loop's alert to have fired, had anything been listening wrongly.
-      await new Promise((r) => setTimeout(r, 15_000));
+      // The crash loop's alert fires too; the webhook must refuse the app the same way.
+      const forApp = () =>
+        sb.services.alerts.notifications.filter(
+          (n) => n.monitorCondition === "Fired" && n.dimensions.some((d) => d.value === APP) && n.deliveries,
+        );
+      await pollUntil(
+        "the crash loop's alert to be delivered",
+        async () => (forApp().length > 0 ? true : undefined),
+        {
+          timeoutMs: 120_000,
+          intervalMs: 500,
+          signal: ctx.signal,
+        },
+      ).catch(() => undefined);
+      const alertAnswers = forApp().flatMap((n) =>
+        n.deliveries!.flatMap((d) => d.attempts.map((a) => a.status)),
+      );
+      ctx.log(`the alert for ${APP} was answered: ${alertAnswers.join(", ") || "(no alert fired)"}`);
       const putsToRefusedApp = sb.azure.counters.snapshot().containerApps.puts - putsBefore;
       const after = await containerApps.containerApps.get(rg, APP);
       const runStarted = (await operation(sb, `reattest-${APP}`)) !== undefined;
@@ -86,10 +102,12 @@ export const multiReplica: Scenario = {
         runStarted,
         revisionUnchanged: after.latestRevisionName === revision,
         sidecarRestartsPerReplica: restarts,
+        alertAnswers,
         pass:
           refused &&
           putsToRefusedApp === 0 &&
           !runStarted &&
+          alertAnswers.every((status) => status === 422) &&
           after.latestRevisionName === revision &&
           restarts.filter((n) => n > 0).length === 2,
       };
