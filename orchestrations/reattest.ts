@@ -173,7 +173,7 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
     );
     if (revision.value.state === "Failed") {
       throw new RunFailed(
-        `revision ${applied.revisionName} failed to start: ${revision.value.detail}. Check the app's system logs; the previous revision was retired, so the app needs attention.`,
+        `revision ${applied.revisionName} failed to start: ${revision.value.detail}. Check the app's system logs (ContainerAppSystemLogs) and console logs; the app needs attention: its agent has no valid token.`,
       );
     }
     if (revision.timedOut) {
