@@ -206,7 +206,8 @@ function canonical(value: unknown): string {
  * deploy) is detected by comparing this fingerprint: the last modification time, the latest
  * revision, the provisioning state (an operation in progress is a change on its way), and
  * everything a PUT would write. Read-only status that moves by itself (runningStatus,
- * latestReadyRevisionName) is left out.
+ * latestReadyRevisionName) is left out. Only a change landing in the moment between the re-read
+ * and the PUT goes unseen: without If-Match, ARM offers nothing to close that window.
  */
 export function appFingerprint(app: ContainerApp): string {
   const material = {
