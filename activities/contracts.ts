@@ -51,7 +51,10 @@ export interface RevisionStateInput {
 export interface RevisionStateOutput {
   /** Running: its replicas run; Failed: it will not come up; Pending: still provisioning/starting. */
   state: "Running" | "Failed" | "Pending";
+  /** Why, naming the states Azure reported (an unrecognised one included). */
   detail: string;
+  /** The revision's runningState as Azure reported it, when it reported one. */
+  runningState?: string;
 }
 
 export interface VerifyInput {

@@ -3,7 +3,9 @@ import type { InvocationContext } from "@azure/functions";
 import type { LogsTable } from "@azure/monitor-query-logs";
 import * as df from "durable-functions";
 import { z } from "zod";
+import { classifyRevision } from "../shared/containerapp/revision-state.js";
 import {
+  appFingerprint,
   buildReattestSpec,
   findSidecar,
   JOIN_TOKEN_ENV,
@@ -142,9 +144,15 @@ async function trustBundlePin(
   }
 }
 
+/** Rebuilds after a concurrent change at most this often before giving up, changing nothing. */
+export const MAX_SPEC_BUILDS = 3;
+
 /**
  * A fresh join token for the app's alias, put into the app by a full-spec PUT that starts a new
- * revision. A retry of the same run finds its revision and changes nothing.
+ * revision. A retry of the same run finds its revision and changes nothing. The app is read again
+ * right before the PUT: if it changed since the spec was built from it (a CI deploy landing in
+ * between), the spec is rebuilt from the new read, so the PUT never undoes a change the transform
+ * did not see.
  */
 export function reattestApplyToken(
   input: ApplyTokenInput,
@@ -154,10 +162,10 @@ export function reattestApplyToken(
   return runActivity(Activities.reattestApplyToken, ApplySchema, input, services, sink, async (i, s, log) => {
     const rg = s.config.apps.resourceGroup;
     const arm = s.containerApps.containerApps;
-    const app = await getApp(s, i.app);
-    const managed = requireManaged(app, s);
+    let app = await getApp(s, i.app);
+    let managed = requireManaged(app, s);
     const revisionName = revisionNameFor(managed.name, i.runId);
-    const listed = (await arm.listSecrets(rg, managed.name)).value ?? [];
+    let listed = (await arm.listSecrets(rg, managed.name)).value ?? [];
 
     if (runAlreadyApplied(app, i.runId)) {
       const secretName = tokenSecretName(app);
@@ -173,40 +181,58 @@ export function reattestApplyToken(
       return { tokenSha256: sha256Hex(value), revisionName, alreadyApplied: true };
     }
 
-    const trustBundle = await trustBundlePin(s, app, listed, log);
-    buildReattestSpec({ app, secrets: listed, joinToken: PLACEHOLDER_TOKEN, runId: i.runId, trustBundle });
+    let token: string | undefined;
+    for (let build = 1; ; build++) {
+      const trustBundle = await trustBundlePin(s, app, listed, log);
+      buildReattestSpec({ app, secrets: listed, joinToken: PLACEHOLDER_TOKEN, runId: i.runId, trustBundle });
 
-    const spire = await s.spire();
-    const [token] = await spire.createJoinTokens([managed.alias], s.config.spire.joinTokenTtlSeconds);
-    if (!token) throw new Error("the SPIRE server returned no join token");
-    registerSecret(token.value);
-    const tokenSha256 = sha256Hex(token.value);
-    const spec = buildReattestSpec({
-      app,
-      secrets: listed,
-      joinToken: token.value,
-      runId: i.runId,
-      trustBundle,
-    });
-    const putStarted = performance.now();
-    await arm.createOrUpdate(rg, managed.name, spec).pollUntilDone();
-    log.info("applied a fresh join token with a full-spec PUT", {
-      revisionName,
-      tokenSha256,
-      bundleUrl: trustBundle?.keyVaultUrl,
-      putMs: Math.round(performance.now() - putStarted),
-    });
-    return { tokenSha256, revisionName, alreadyApplied: false };
+      if (token === undefined) {
+        const spire = await s.spire();
+        const [created] = await spire.createJoinTokens([managed.alias], s.config.spire.joinTokenTtlSeconds);
+        if (!created) throw new Error("the SPIRE server returned no join token");
+        registerSecret(created.value);
+        token = created.value;
+      }
+      const tokenSha256 = sha256Hex(token);
+      const spec = buildReattestSpec({ app, secrets: listed, joinToken: token, runId: i.runId, trustBundle });
+
+      const current = await getApp(s, i.app);
+      if (appFingerprint(current) === appFingerprint(app)) {
+        const putStarted = performance.now();
+        await arm.createOrUpdate(rg, managed.name, spec).pollUntilDone();
+        log.info("applied a fresh join token with a full-spec PUT", {
+          revisionName,
+          tokenSha256,
+          bundleUrl: trustBundle?.keyVaultUrl,
+          specBuilds: build,
+          putMs: Math.round(performance.now() - putStarted),
+        });
+        return { tokenSha256, revisionName, alreadyApplied: false };
+      }
+      if (build >= MAX_SPEC_BUILDS) {
+        throw new PermanentError(
+          "ConcurrentChange",
+          `Container app ${managed.name} changed ${build} times while spire-autopilot was building its update ` +
+            "(a deploy in progress?); nothing was changed, so no change of theirs was undone. " +
+            "Re-attest again once the deploy has finished.",
+        );
+      }
+      log.info("the app changed since it was read; rebuilding the update from the new spec", {
+        build,
+        latestRevisionName: current.latestRevisionName,
+      });
+      // The change may have made the app one we must not touch (a scale-out, a removed tag).
+      app = current;
+      managed = requireManaged(app, s);
+      listed = (await arm.listSecrets(rg, managed.name)).value ?? [];
+    }
   });
 }
 
 // ---------------------------------------------------------------------------------------------
 // reattestRevisionState
 
-const RUNNING = new Set(["Running", "RunningAtMaxScale"]);
-const FAILED_RUNNING = new Set(["Failed", "Degraded"]);
-
-/** Whether the new revision runs, will not, or is still coming up. */
+/** Whether the new revision runs, will not, or is still coming up (see classifyRevision). */
 export function reattestRevisionState(
   input: RevisionStateInput,
   services?: Services,
@@ -229,24 +255,11 @@ export function reattestRevisionState(
         }
         throw err;
       }
-      const { provisioningState, runningState, healthState, replicas, provisioningError } = revision;
-      const detail = [
-        `provisioning ${provisioningState ?? "unknown"}`,
-        `running ${runningState ?? "unknown"}`,
-        `health ${healthState ?? "unknown"}`,
-        `${replicas ?? 0} replica(s)`,
-        ...(provisioningError ? [provisioningError] : []),
-      ].join(", ");
-      if (
-        provisioningState === "Failed" ||
-        (runningState !== undefined && FAILED_RUNNING.has(runningState))
-      ) {
-        return { state: "Failed", detail };
-      }
-      if (provisioningState === "Provisioned" && runningState !== undefined && RUNNING.has(runningState)) {
-        return { state: "Running", detail };
-      }
-      return { state: "Pending", detail };
+      const verdict = classifyRevision(revision);
+      return {
+        ...verdict,
+        ...(revision.runningState !== undefined && { runningState: revision.runningState }),
+      };
     },
   );
 }

@@ -53,6 +53,8 @@ export interface ReattestStatus {
   startedAt: string;
   stepSeconds: Record<string, number>;
   revisionName?: string;
+  /** The new revision as last polled: what Azure reports, an unrecognised state named. */
+  revision?: RevisionStateOutput;
   checks?: VerifyOutput;
 }
 
@@ -156,17 +158,22 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
 
     enter("revision");
     const revision = yield* pollUntil<RevisionStateOutput>(
-      () =>
-        call(context, Activities.reattestRevisionState, {
+      function* () {
+        const r = yield* call<RevisionStateOutput>(context, Activities.reattestRevisionState, {
           app: input.app,
           revisionName: applied!.revisionName,
-        }),
+        });
+        // A state the product does not know is waited on; customStatus shows which one it is.
+        status.revision = r;
+        context.df.setCustomStatus(status);
+        return r;
+      },
       (r) => r.state !== "Pending",
       timing.revisionTimeoutSeconds,
     );
     if (revision.value.state === "Failed") {
       throw new RunFailed(
-        `revision ${applied.revisionName} failed to start: ${revision.value.detail}. Check the app's system logs; the previous revision was retired, so the app needs attention.`,
+        `revision ${applied.revisionName} failed to start: ${revision.value.detail}. Check the app's system logs (ContainerAppSystemLogs) and console logs; the app needs attention: its agent has no valid token.`,
       );
     }
     if (revision.timedOut) {

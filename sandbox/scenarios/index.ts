@@ -1,6 +1,7 @@
 import { alertStorm } from "./alert-storm.js";
 import { hostResume } from "./host-resume.js";
 import { logsAlert } from "./logs-alert.js";
+import { multiReplica } from "./multi-replica.js";
 import { partialUpdate } from "./partial-update.js";
 import { replicaRestart } from "./replica-restart.js";
 import { runcommandWedge } from "./runcommand-wedge.js";
@@ -16,6 +17,7 @@ export const scenarios: Scenario[] = [
   logsAlert,
   replicaRestart,
   alertStorm,
+  multiReplica,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -9,8 +9,16 @@ import { findSidecar, SpecError } from "./spec.js";
  * what we need is reported with the reason and left alone.
  */
 
+/**
+ * How an app's agent attests. Only join-token exists today; the planned x509pop mode (DESIGN.md
+ * "Attestation modes", chosen per app by tag) adds a value here, its own requirements in
+ * MODE_REQUIREMENTS, and a branch in attestationModeOf.
+ */
+export type AttestationMode = "join-token";
+
 export interface ManagedApp {
   name: string;
+  attestation: AttestationMode;
   resourceId: string;
   blueprintOid: string;
   agentOid: string;
@@ -31,6 +39,45 @@ export interface AppModelSettings {
   trustDomain: string;
   apps: Pick<AppConfig["apps"], "managedTag" | "blueprintOidTag" | "agentOidTag" | "workloadSelectors">;
 }
+
+/** The mode an app attests with; one mode exists, so every managed app uses it. */
+function attestationModeOf(_app: ContainerApp): AttestationMode {
+  return "join-token";
+}
+
+/** Azure's defaults when the template omits them (Microsoft Learn, "Set scaling rules in Azure Container Apps"). */
+const DEFAULT_MIN_REPLICAS = 0;
+const DEFAULT_MAX_REPLICAS = 10;
+
+export function replicaRange(app: ContainerApp): { min: number; max: number } {
+  const scale = app.template?.scale;
+  return {
+    min: scale?.minReplicas ?? DEFAULT_MIN_REPLICAS,
+    max: scale?.maxReplicas ?? DEFAULT_MAX_REPLICAS,
+  };
+}
+
+/**
+ * A join token is single-use and sits in a secret every replica reads: a second replica's agent
+ * finds it spent and crash-loops (so the alert fires and re-attestation repeats after each
+ * cooldown), and with minReplicas = 0 no agent may run at all, so verification can never pass.
+ * Exactly one replica, always, is the only scale the mode survives.
+ */
+function joinTokenRequirements(app: ContainerApp): string[] {
+  const { min, max } = replicaRange(app);
+  if (min === 1 && max === 1) return [];
+  return [
+    `its scale is minReplicas = ${min}, maxReplicas = ${max}, but a join token is single-use: ` +
+      (max > 1 ? "every replica but the first would crash-loop on the spent token" : "") +
+      (max > 1 && min < 1 ? ", and " : "") +
+      (min < 1 ? "with no replica running no agent can attest" : "") +
+      "; set minReplicas = maxReplicas = 1",
+  ];
+}
+
+const MODE_REQUIREMENTS: Record<AttestationMode, (app: ContainerApp) => string[]> = {
+  "join-token": joinTokenRequirements,
+};
 
 export function classifyApp(app: ContainerApp, settings: AppModelSettings): AppVerdict {
   const name = app.name ?? "";
@@ -65,11 +112,14 @@ export function classifyApp(app: ContainerApp, settings: AppModelSettings): AppV
   } catch (err) {
     problems.push((err as Error).message);
   }
+  const attestation = attestationModeOf(app);
+  problems.push(...MODE_REQUIREMENTS[attestation](app));
   if (problems.length > 0 || !sidecar) return { kind: "skipped", name, reason: problems.join("; ") };
   return {
     kind: "managed",
     app: {
       name,
+      attestation,
       resourceId: app.id ?? "",
       blueprintOid,
       agentOid,

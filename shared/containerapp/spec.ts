@@ -5,6 +5,7 @@ import type {
   ContainerAppSecret,
   EnvironmentVar,
   Secret,
+  TrafficWeight,
 } from "@azure/arm-appcontainers";
 
 /*
@@ -160,7 +161,66 @@ export function buildReattestSpec(input: ReattestSpecInput): ContainerApp {
 
   app.configuration = { ...app.configuration, secrets };
   app.template.revisionSuffix = revisionSuffixFor(input.runId);
+  const traffic = app.configuration.ingress?.traffic;
+  if (
+    app.configuration.activeRevisionsMode?.toLowerCase() === "multiple" &&
+    traffic &&
+    app.configuration.ingress
+  ) {
+    app.configuration.ingress = {
+      ...app.configuration.ingress,
+      traffic: trafficMovedTo(traffic, app.latestRevisionName, revisionNameFor(app.name ?? "", input.runId)),
+    };
+  }
   return app;
+}
+
+/**
+ * Multiple revision mode keeps every revision's traffic where its entry pins it, so a new revision
+ * would get none: the entries pinned to the revision being replaced (the latest, whose template the
+ * new one copies) move to the new one with their weights and labels. Entries that follow the
+ * latest revision, and those of other revisions (a canary, a rollback), stay as they are.
+ */
+function trafficMovedTo(traffic: TrafficWeight[], from: string | undefined, to: string): TrafficWeight[] {
+  if (!from) return traffic;
+  return traffic.map((t) => (t.revisionName === from ? { ...t, revisionName: to } : t));
+}
+
+/** JSON with sorted keys, so equal resources hash equal whatever order their fields came in. */
+function canonical(value: unknown): string {
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * What must not change between reading an app and PUTting its update. ARM Container Apps has no
+ * etag and its PUT takes no If-Match (ContainerApps.json: ContainerApp is a plain TrackedResource,
+ * ContainerApps_CreateOrUpdate lists no If-Match header), so a change landing in between (a CI
+ * deploy) is detected by comparing this fingerprint: the last modification time, the latest
+ * revision, the provisioning state (an operation in progress is a change on its way), and
+ * everything a PUT would write. Read-only status that moves by itself (runningStatus,
+ * latestReadyRevisionName) is left out. Only a change landing in the moment between the re-read
+ * and the PUT goes unseen: without If-Match, ARM offers nothing to close that window.
+ */
+export function appFingerprint(app: ContainerApp): string {
+  const material = {
+    lastModifiedAt: app.systemData?.lastModifiedAt,
+    latestRevisionName: app.latestRevisionName,
+    provisioningState: app.provisioningState,
+    tags: app.tags,
+    identity: app.identity,
+    configuration: app.configuration,
+    template: app.template,
+    workloadProfileName: app.workloadProfileName,
+  };
+  return createHash("sha256").update(canonical(material)).digest("hex");
 }
 
 /** Whether the app already runs (or provisions) the revision this run would create. */

@@ -33,11 +33,21 @@ async function failure(p: Promise<unknown>): Promise<ErrorShape> {
   throw new Error("expected the call to fail");
 }
 
-/** Containers whose image name contains "crash" exit right after starting; others are simulated. */
+/**
+ * Containers whose image name contains "crash" exit right after starting; "slow" ones start and
+ * never become ready; others are simulated.
+ */
 class CrashingRuntime implements ContainerRuntime {
   private readonly simulated = new SimulatedContainerRuntime();
   starts = 0;
   async start(launch: Parameters<ContainerRuntime["start"]>[0]): Promise<RunningContainer> {
+    if (launch.image.includes("slow")) {
+      return {
+        ready: new Promise<void>(() => {}),
+        exited: new Promise<ContainerExit>(() => {}),
+        stop: async () => {},
+      };
+    }
     if (!launch.image.includes("crash")) return this.simulated.start(launch);
     this.starts += 1;
     launch.console("stderr", "panic: cannot start");
@@ -361,8 +371,9 @@ describe("Azure simulator: Container Apps", () => {
       );
       expect(replica.containers?.find((c) => c.name === "agent")?.ready).toBe(false);
       const revs = await revisions(clients.containerApps, "a1");
+      // A revision that never came up reads ActivationFailed in Azure, not Degraded (#29102).
       expect(revs.find((r) => r.name === bad)).toMatchObject({
-        runningState: "Degraded",
+        runningState: "ActivationFailed",
         healthState: "Unhealthy",
       });
       expect(revs.find((r) => r.name === good)).toMatchObject({ active: true, runningState: "Running" });
@@ -373,6 +384,94 @@ describe("Azure simulator: Container Apps", () => {
       expect(sim.events.system.some((e) => e.reason === "ContainerTerminated" && e.revision === bad)).toBe(
         true,
       );
+    });
+  });
+
+  describe("running states, scale and traffic", () => {
+    it("a new revision reads Activating while its replicas start", async () => {
+      await create("a1", appSpec(sim, "a1", { image: "example.azurecr.io/slow:1" }));
+      const rev = await waitFor(
+        "the revision to be provisioned",
+        async () => {
+          const [r] = await revisions(clients.containerApps, "a1");
+          return r?.provisioningState === "Provisioned" ? r : undefined;
+        },
+        5_000,
+      );
+      expect(rev).toMatchObject({ runningState: "Activating", healthState: "None", replicas: 1 });
+    });
+
+    it("a container that exits at once (command false) makes a new revision ActivationFailed", async () => {
+      await create("a1", appSpec(sim, "a1", { command: ["/bin/false"] }));
+      const rev = await waitFor(
+        "ActivationFailed",
+        async () => {
+          const [r] = await revisions(clients.containerApps, "a1");
+          return r?.runningState === "ActivationFailed" ? r : undefined;
+        },
+        10_000,
+      );
+      expect(rev.healthState).toBe("Unhealthy");
+    });
+
+    it("a 1..3 app under load runs three replicas and reads RunningAtMaxScale; back to one when it eases", async () => {
+      await create("a1", appSpec(sim, "a1", { scale: { minReplicas: 1, maxReplicas: 3 } }));
+      const name = await waitForReadyRevision(clients.containerApps, "a1");
+      expect(await replicas(clients.containerApps, "a1", name)).toHaveLength(1);
+      sim.containerApps.setDemand(RG, "a1", 5);
+      const rev = await waitFor(
+        "RunningAtMaxScale",
+        async () => {
+          const r = await clients.containerApps.containerAppsRevisions.getRevision(RG, "a1", name);
+          return r.runningState === "RunningAtMaxScale" ? r : undefined;
+        },
+        5_000,
+      );
+      expect(rev.replicas).toBe(3);
+      const names = (await replicas(clients.containerApps, "a1", name)).map((r) => r.name);
+      expect(new Set(names).size).toBe(3);
+      sim.containerApps.setDemand(RG, "a1", undefined);
+      expect(await replicas(clients.containerApps, "a1", name)).toHaveLength(1);
+    });
+
+    it("a 0..1 app with no load scales to zero and reads ScaledToZero", async () => {
+      await create("a1", appSpec(sim, "a1", { scale: { minReplicas: 0, maxReplicas: 1 } }));
+      const name = await waitForReadyRevision(clients.containerApps, "a1");
+      sim.containerApps.setDemand(RG, "a1", 0);
+      const rev = await clients.containerApps.containerAppsRevisions.getRevision(RG, "a1", name);
+      expect(rev).toMatchObject({ runningState: "ScaledToZero", replicas: 0 });
+    });
+
+    it("Multiple mode: ingress.traffic decides each revision's weight; latestRevision follows the latest ready", async () => {
+      const multiple = (suffix: string, traffic: unknown[]) => {
+        const spec = appSpec(sim, "a1", { suffix, image: `example.azurecr.io/agent:${suffix}` });
+        spec.configuration = {
+          ...spec.configuration,
+          activeRevisionsMode: "Multiple",
+          ingress: { external: false, targetPort: 8080, traffic: traffic as never },
+        };
+        return spec;
+      };
+      await create("a1", multiple("v1", [{ latestRevision: true, weight: 100 }]));
+      await waitForReadyRevision(clients.containerApps, "a1");
+      await create(
+        "a1",
+        multiple("v2", [
+          { revisionName: "a1--v1", weight: 80, label: "stable" },
+          { revisionName: "a1--v2", weight: 20 },
+        ]),
+      );
+      const weights = await waitFor(
+        "both revisions running with their weights",
+        async () => {
+          const revs = await revisions(clients.containerApps, "a1");
+          return revs.length === 2 && revs.every((r) => r.active && r.runningState === "Running")
+            ? Object.fromEntries(revs.map((r) => [r.name, r.trafficWeight]))
+            : undefined;
+        },
+        5_000,
+      );
+      expect(weights).toEqual({ "a1--v1": 80, "a1--v2": 20 });
     });
   });
 

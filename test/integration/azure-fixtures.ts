@@ -15,8 +15,10 @@ export interface AppSpecOptions {
   image?: string;
   suffix?: string;
   extraEnv?: { name: string; value: string }[];
-  replicas?: number;
+  /** Default 1..1, the only scale a join-token app is managed at. */
+  scale?: { minReplicas: number; maxReplicas: number };
   serverAddr?: string;
+  command?: string[];
 }
 
 /** The seed's shape: the agent app plus `<app>-spiffe-proxy`, JOIN_TOKEN through a secret. */
@@ -35,6 +37,7 @@ export function appSpec(sim: AzureSimulator, app: string, opts: AppSpecOptions =
         {
           name: "agent",
           image: opts.image ?? "example.azurecr.io/agent:1",
+          ...(opts.command && { command: opts.command }),
           env: [{ name: "MODE", value: "agent" }, ...(opts.extraEnv ?? [])],
         },
         {
@@ -51,7 +54,7 @@ export function appSpec(sim: AzureSimulator, app: string, opts: AppSpecOptions =
           ],
         },
       ],
-      scale: { minReplicas: opts.replicas ?? 1, maxReplicas: 1 },
+      scale: opts.scale ?? { minReplicas: 1, maxReplicas: 1 },
     },
   };
 }

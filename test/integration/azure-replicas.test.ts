@@ -138,6 +138,39 @@ describe("Azure simulator: replicas with real SPIRE agents", () => {
     expect(sim.events.system.some((e) => e.app === "a2" && e.reason === "ContainerBackOff")).toBe(true);
   });
 
+  it("one join token, three replicas: the first agent attests, the other two crash-loop on the spent token", async () => {
+    const token = await joinToken("a4");
+    const spec = appSpec(sim, "a4", { joinToken: token, bundle, scale: { minReplicas: 1, maxReplicas: 3 } });
+    await clients.containerApps.containerApps.createOrUpdate(RG, "a4", spec).pollUntilDone();
+    const rev = await waitFor(
+      "the first replica to run",
+      async () => {
+        const [r] = await revisions(clients.containerApps, "a4");
+        return r?.provisioningState === "Provisioned" ? (r.name as string) : undefined;
+      },
+      10_000,
+    );
+    // Load scales the app out to its maximum: every replica's agent reads the same token.
+    sim.containerApps.setDemand(RG, "a4", 3);
+    const crashLooping = await waitFor(
+      "two replicas whose sidecar restarted",
+      async () => {
+        const reps = await replicas(clients.containerApps, "a4", rev);
+        const sidecars = reps.map((r) => r.containers?.find((c) => c.name === "a4-spiffe-proxy"));
+        const ready = sidecars.filter((c) => c?.ready).length;
+        const looping = reps.filter((_, i) => (sidecars[i]?.restartCount ?? 0) >= 1);
+        return reps.length === 3 && ready === 1 && looping.length === 2 ? looping : undefined;
+      },
+      45_000,
+    );
+    for (const r of crashLooping) {
+      expect(consoleOf("a4", r.name)).toContain("join token does not exist or has already been used");
+    }
+    expect((await agentIds()).filter((id) => id === `/spire/agent/join_token/${token}`)).toHaveLength(1);
+    const revState = (await revisions(clients.containerApps, "a4")).find((r) => r.name === rev);
+    expect(revState).toMatchObject({ replicas: 3, healthState: "Unhealthy" });
+  });
+
   it("a killed agent is restarted by the entrypoint on its stored SVID; a paused one goes unnoticed (#18)", async () => {
     const token = await deploy("a3");
     const rev = await waitForReadyRevision(clients.containerApps, "a3", 15_000);

@@ -185,6 +185,41 @@ async function tokenSecret(app: string): Promise<string> {
   return v;
 }
 
+/** Services whose listSecrets runs `between` before it answers: the product has read the app but not yet PUT. */
+function changingAfterRead(between: (reads: number) => Promise<void>): Services {
+  const ops = services.containerApps.containerApps;
+  let reads = 0;
+  const hooked = Object.create(ops) as typeof ops;
+  hooked.listSecrets = async (rg, name, options) => {
+    const listed = await ops.listSecrets(rg, name, options);
+    await between(++reads);
+    return listed;
+  };
+  return {
+    ...services,
+    containerApps: { ...services.containerApps, containerApps: hooked } as ContainerAppsAPIClient,
+  };
+}
+
+/** A CI pipeline's deploy: a full-spec PUT of the app as it is now, with a new image for the agent container. */
+async function ciDeploy(app: string, image: string, suffix: string): Promise<void> {
+  const current = await arm.containerApps.get(RG, app);
+  const listed = (await arm.containerApps.listSecrets(RG, app)).value ?? [];
+  const spec = structuredClone(current);
+  spec.configuration = {
+    ...spec.configuration,
+    secrets: listed.map((x) =>
+      x.keyVaultUrl
+        ? { name: x.name, keyVaultUrl: x.keyVaultUrl, identity: x.identity }
+        : { name: x.name, value: x.value },
+    ),
+  };
+  spec.template = { ...spec.template, revisionSuffix: suffix };
+  const agent = spec.template.containers?.find((c) => c.name === "agent");
+  if (agent) agent.image = image;
+  await arm.containerApps.createOrUpdate(RG, app, spec).pollUntilDone();
+}
+
 beforeAll(async () => {
   const bins = await ensureSpire();
   server = await startSpireServer({ trustDomain: TD, bins });
@@ -553,6 +588,82 @@ describe("re-attest activities against the sandbox", () => {
     expect(sim.counters.snapshot().containerApps.puts).toBe(putsBefore);
   });
 
+  it("a CI deploy landing between the read and the PUT is kept: the update is rebuilt from the new spec", async () => {
+    const app = "app-ci";
+    await deploy(app, 4, { url: bundleUrl });
+    const putsBefore = sim.counters.snapshot().containerApps.puts;
+    const ci = changingAfterRead(async (reads) => {
+      if (reads === 1) await ciDeploy(app, "example.azurecr.io/agent:2", "ci2");
+    });
+    const runId = `reattest-${app}@ci-race`;
+    const applied = value(await call(reattestApplyToken({ app, runId }, ci, sink)));
+    const after = await arm.containerApps.get(RG, app);
+    // The product's revision is the latest and carries the CI deploy's image: nothing was reverted.
+    expect(after.latestRevisionName).toBe(applied.revisionName);
+    expect(after.template?.containers?.find((c) => c.name === "agent")?.image).toBe(
+      "example.azurecr.io/agent:2",
+    );
+    const revision = await arm.containerAppsRevisions.getRevision(RG, app, applied.revisionName);
+    expect(revision.template?.containers?.find((c) => c.name === "agent")?.image).toBe(
+      "example.azurecr.io/agent:2",
+    );
+    // One PUT by CI, one by the product.
+    expect(sim.counters.snapshot().containerApps.puts - putsBefore).toBe(2);
+    expect(logLines.some((l) => l.includes("the app changed since it was read"))).toBe(true);
+    await tokenSecret(app);
+  });
+
+  it("an app that keeps changing is left alone with a clear ConcurrentChange, after bounded rebuilds", async () => {
+    const app = "app-ci";
+    const putsBefore = sim.counters.snapshot().containerApps.puts;
+    const ci = changingAfterRead((reads) =>
+      ciDeploy(app, `example.azurecr.io/agent:3.${reads}`, `ci3-${reads}`),
+    );
+    const r = await call(reattestApplyToken({ app, runId: `reattest-${app}@busy` }, ci, sink));
+    expect(r).toMatchObject({ ok: false, error: { code: "ConcurrentChange" } });
+    expect(!r.ok && r.error.message).toMatch(/changed 3 times .* nothing was changed/);
+    // Only CI's three deploys reached ARM; the product PUT nothing.
+    expect(sim.counters.snapshot().containerApps.puts - putsBefore).toBe(3);
+    expect((await arm.containerApps.get(RG, app)).latestRevisionName).toBe(`${app}--ci3-3`);
+    // CI's revisions carry a spent token and crash-loop; their agents' restarts would load the machine.
+    await arm.containerApps.beginDeleteAndWait(RG, app);
+  });
+
+  it("in Multiple revision mode the new revision takes the traffic (weight and label) the old one had", async () => {
+    const app = "app-mm";
+    const token = await joinToken(app);
+    const base = spec(app, 5, token, { url: bundleUrl });
+    base.configuration = {
+      ...base.configuration,
+      activeRevisionsMode: "Multiple",
+      ingress: {
+        external: false,
+        targetPort: 8080,
+        traffic: [{ revisionName: `${app}--v1`, weight: 100, label: "stable" }],
+      },
+    };
+    await arm.containerApps.createOrUpdate(RG, app, base).pollUntilDone();
+    const applied = value(
+      await call(reattestApplyToken({ app, runId: `reattest-${app}@mm` }, services, sink)),
+    );
+    const after = await arm.containerApps.get(RG, app);
+    expect(after.configuration?.ingress?.traffic).toEqual([
+      { revisionName: applied.revisionName, weight: 100, label: "stable" },
+    ]);
+    const weight = await waitFor(
+      "the new revision to run and carry the traffic",
+      async () => {
+        const r = await arm.containerAppsRevisions.getRevision(RG, app, applied.revisionName);
+        return r.runningState === "Running" ? r.trafficWeight : undefined;
+      },
+      20_000,
+    );
+    expect(weight).toBe(100);
+    expect((await arm.containerAppsRevisions.getRevision(RG, app, `${app}--v1`)).trafficWeight).toBe(0);
+    await tokenSecret(app);
+    await arm.containerApps.beginDeleteAndWait(RG, app);
+  });
+
   it("reports revision states: missing is Pending, a failed provisioning is Failed", async () => {
     expect(
       value(await call(reattestRevisionState({ app: "app-a", revisionName: "app-a--nope" }, services, sink))),
@@ -582,6 +693,21 @@ describe("re-attest activities against the sandbox", () => {
     );
     expect(state.state).toBe("Failed");
     expect(state.detail).toContain("provisioning Failed");
+
+    // A new revision whose containers exit at once never activates: Failed now, not Pending
+    // until the revision timeout.
+    const crashing = spec("crashing", 6, "not-a-token", { url: bundleUrl });
+    crashing.template!.containers![0]!.command = ["/bin/false"];
+    await arm.containerApps.createOrUpdate(RG, "crashing", crashing).pollUntilDone();
+    const activation = await pollActivity(
+      "the crash-looping revision to be reported",
+      15_000,
+      () => reattestRevisionState({ app: "crashing", revisionName: "crashing--v1" }, services, sink),
+      (v) => v.state !== "Pending",
+    );
+    expect(activation.value).toMatchObject({ state: "Failed", runningState: "ActivationFailed" });
+    expect(activation.value.detail).toMatch(/^its containers never started \(ActivationFailed\)/);
+    await arm.containerApps.beginDeleteAndWait(RG, "crashing");
   });
 
   it("rethrows 503 and 429 from the Logs API (after the SDK's own retries), then verifies", async () => {

@@ -25,6 +25,7 @@ import { EventLog } from "../../sandbox/azure/events.js";
 import { Faults } from "../../sandbox/azure/faults.js";
 import { canonicalJson, type JsonObject, mergePatch } from "../../sandbox/azure/json.js";
 import { azureProfile, FAST_PROFILE, resolveProfile } from "../../sandbox/azure/profiles.js";
+import { immediateExitCode } from "../../sandbox/azure/runtime/simulated.js";
 
 const agent: JsonObject = { name: "agent", image: "repo/agent:1", env: [{ name: "MODE", value: "a" }] };
 const sidecar: JsonObject = {
@@ -183,10 +184,33 @@ describe("templates", () => {
     );
   });
 
-  it("replica count is minReplicas, at least one", () => {
-    expect(replicaCount(template)).toBe(1);
-    expect(replicaCount({ ...template, scale: { minReplicas: 3 } })).toBe(3);
-    expect(replicaCount({ ...template, scale: { minReplicas: 0 } })).toBe(1);
+  // The scaler's verdict: the load's demand (default one replica's worth) within min..max, so a
+  // 1..3 app under load runs three replicas, each with its own agent.
+  it.each([
+    [undefined, undefined, 1],
+    [{ minReplicas: 3 }, undefined, 3],
+    [{ minReplicas: 0 }, undefined, 1],
+    [{ minReplicas: 0 }, 0, 0],
+    [{ minReplicas: 1, maxReplicas: 3 }, undefined, 1],
+    [{ minReplicas: 1, maxReplicas: 3 }, 3, 3],
+    [{ minReplicas: 1, maxReplicas: 3 }, 7, 3],
+    [{ minReplicas: 1, maxReplicas: 1 }, 5, 1],
+    [{ minReplicas: 1 }, 5, 5],
+    [{ minReplicas: 0, maxReplicas: 30 }, 50, 10],
+  ])("scale %j under demand %s runs %i replica(s)", (scale, demand, n) => {
+    expect(replicaCount(scale ? { ...template, scale } : template, demand)).toBe(n);
+  });
+
+  it.each([
+    [["false"], [], 1],
+    [["/bin/false"], [], 1],
+    [["sh"], ["-c", "exit 3"], 3],
+    [["/bin/sh", "-c", "exit 0"], [], undefined],
+    [["sh", "-c", "exit 1; echo"], [], undefined],
+    [["/app/server"], ["--port", "8080"], undefined],
+    [[], [], undefined],
+  ])("a simulated container running %j %j exits at once with %s", (command, args, code) => {
+    expect(immediateExitCode(command, args)).toBe(code);
   });
 
   it("the sidecar is the container with JOIN_TOKEN; its env resolves from secret values", () => {

@@ -15,7 +15,12 @@ const settings: AppModelSettings = {
   },
 };
 
-function app(name: string, tags: Record<string, string>, withSidecar = true): ContainerApp {
+function app(
+  name: string,
+  tags: Record<string, string>,
+  withSidecar = true,
+  scale: { minReplicas?: number; maxReplicas?: number } | null = { minReplicas: 1, maxReplicas: 1 },
+): ContainerApp {
   return {
     id: `/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/${name}`,
     name,
@@ -34,6 +39,7 @@ function app(name: string, tags: Record<string, string>, withSidecar = true): Co
             ]
           : []),
       ],
+      ...(scale && { scale }),
     },
   };
 }
@@ -46,6 +52,7 @@ describe("classifyApp", () => {
       kind: "managed",
       app: {
         name: "budget",
+        attestation: "join-token",
         resourceId: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/budget",
         blueprintOid: BP,
         agentOid: AID.toLowerCase(),
@@ -76,6 +83,29 @@ describe("classifyApp", () => {
       name: "web",
       reason: "no container reads JOIN_TOKEN (no SPIRE agent sidecar)",
     });
+  });
+
+  // One join token serves one agent: any other scale crash-loops every replica but the first, or
+  // runs no agent to verify.
+  it.each([
+    [{ minReplicas: 1, maxReplicas: 3 }, "minReplicas = 1, maxReplicas = 3", /crash-loop/],
+    [{ minReplicas: 0, maxReplicas: 1 }, "minReplicas = 0, maxReplicas = 1", /no replica running/],
+    [{ minReplicas: 2, maxReplicas: 2 }, "minReplicas = 2, maxReplicas = 2", /crash-loop/],
+    [{ minReplicas: 1 }, "minReplicas = 1, maxReplicas = 10", /crash-loop/],
+    [null, "minReplicas = 0, maxReplicas = 10", /crash-loop.*, and with no replica running/],
+  ])("skips an app whose scale is %j, naming the fix", (scale, range, why) => {
+    const v = classifyApp(app("wide", managedTags, true, scale), settings);
+    expect(v.kind).toBe("skipped");
+    const reason = v.kind === "skipped" ? v.reason : "";
+    expect(reason).toContain(range);
+    expect(reason).toMatch(why);
+    expect(reason).toMatch(/set minReplicas = maxReplicas = 1$/);
+  });
+
+  it("manages an app of exactly one replica", () => {
+    expect(
+      classifyApp(app("one", managedTags, true, { minReplicas: 1, maxReplicas: 1 }), settings).kind,
+    ).toBe("managed");
   });
 
   it("ignores apps not tagged as managed (or tagged with another value)", () => {

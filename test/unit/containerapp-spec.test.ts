@@ -1,6 +1,7 @@
 import type { ContainerApp, ContainerAppSecret } from "@azure/arm-appcontainers";
 import { describe, expect, it } from "vitest";
 import {
+  appFingerprint,
   buildReattestSpec,
   DEFAULT_TOKEN_SECRET,
   findSidecar,
@@ -207,5 +208,102 @@ describe("buildReattestSpec", () => {
     expect(runAlreadyApplied(seedApp(), "r")).toBe(false);
     const applied: ContainerApp = { ...seedApp(), latestRevisionName: revisionNameFor("budget", "r") };
     expect(runAlreadyApplied(applied, "r")).toBe(true);
+  });
+});
+
+describe("traffic in Multiple revision mode", () => {
+  const multiple = (
+    traffic: NonNullable<NonNullable<ContainerApp["configuration"]>["ingress"]>["traffic"],
+  ) => {
+    const app = seedApp();
+    app.configuration!.activeRevisionsMode = "Multiple";
+    app.configuration!.ingress = { ...app.configuration!.ingress, traffic };
+    return app;
+  };
+  const build = (app: ContainerApp) =>
+    buildReattestSpec({ app, secrets: listed(), joinToken: TOKEN, runId: "run-1" }).configuration?.ingress
+      ?.traffic;
+  const next = revisionNameFor("budget", "run-1");
+
+  it("gives the new revision the weight and label the replaced one had; others keep theirs", () => {
+    const traffic = build(
+      multiple([
+        { revisionName: "budget--v1", weight: 80, label: "stable" },
+        { revisionName: "budget--v0", weight: 20, label: "rollback" },
+      ]),
+    );
+    expect(traffic).toEqual([
+      { revisionName: next, weight: 80, label: "stable" },
+      { revisionName: "budget--v0", weight: 20, label: "rollback" },
+    ]);
+  });
+
+  it("leaves traffic that follows the latest revision alone (the new revision takes it when ready)", () => {
+    expect(build(multiple([{ latestRevision: true, weight: 100 }]))).toEqual([
+      { latestRevision: true, weight: 100 },
+    ]);
+  });
+
+  it("does not touch traffic in Single mode", () => {
+    const app = seedApp();
+    app.configuration!.ingress = {
+      ...app.configuration!.ingress,
+      traffic: [{ revisionName: "budget--v1", weight: 100 }],
+    };
+    expect(build(app)).toEqual([{ revisionName: "budget--v1", weight: 100 }]);
+  });
+});
+
+describe("appFingerprint", () => {
+  const read = () => ({ ...seedApp(), systemData: { lastModifiedAt: new Date("2026-12-01T10:00:00Z") } });
+
+  it("is equal for two reads of an unchanged app, whatever the key order or read-only status", () => {
+    const a = read();
+    const b = { ...read(), runningStatus: "Running", latestReadyRevisionName: "budget--v1" };
+    const reordered = Object.fromEntries(Object.entries(b).reverse()) as unknown as ContainerApp;
+    expect(appFingerprint(reordered)).toBe(appFingerprint(a));
+  });
+
+  it.each([
+    [
+      "a new image (a CI deploy)",
+      (a: ContainerApp) => {
+        a.template!.containers![0]!.image = "acr.azurecr.io/budget:1.5";
+      },
+    ],
+    [
+      "a new revision",
+      (a: ContainerApp) => {
+        (a as { latestRevisionName?: string }).latestRevisionName = "budget--ci7";
+      },
+    ],
+    [
+      "a later modification time (a secret value changed)",
+      (a: ContainerApp) => {
+        (a as { systemData?: object }).systemData = { lastModifiedAt: new Date("2026-12-01T10:00:05Z") };
+      },
+    ],
+    [
+      "an operation in progress",
+      (a: ContainerApp) => {
+        (a as { provisioningState?: string }).provisioningState = "InProgress";
+      },
+    ],
+    [
+      "a scale change",
+      (a: ContainerApp) => {
+        a.template!.scale = { minReplicas: 1, maxReplicas: 3 };
+      },
+    ],
+    [
+      "a tag change",
+      (a: ContainerApp) => {
+        a.tags = { ...a.tags, team: "x" };
+      },
+    ],
+  ])("changes with %s", (_what, change) => {
+    const changed = read();
+    change(changed);
+    expect(appFingerprint(changed)).not.toBe(appFingerprint(read()));
   });
 });

@@ -147,6 +147,19 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
     expect(harness.callsOf(Activities.reattestVerify)).toHaveLength(0);
   });
 
+  it("waits on a revision state it does not know, naming it in customStatus and the failure", async () => {
+    const detail = 'unrecognised running state "Hibernating", still waiting: running Hibernating';
+    const s = await run(
+      { reattestRevisionState: () => ok({ state: "Pending", runningState: "Hibernating", detail }) },
+      input,
+      100,
+    );
+    const out = s.output as ReattestOutput;
+    expect(out.failure).toMatch(/was not running after 60 s \(unrecognised running state "Hibernating"/);
+    expect(s.customStatus).toMatchObject({ revision: { state: "Pending", runningState: "Hibernating" } });
+    expect(harness.callsOf(Activities.reattestVerify)).toHaveLength(0);
+  });
+
   it("times out verification with bounded, growing waits", async () => {
     const s = await run({ reattestVerify: () => ok({ agentAttested: false }) }, input, 100);
     const out = s.output as ReattestOutput;

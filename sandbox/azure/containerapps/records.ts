@@ -33,6 +33,11 @@ export interface AppRecord {
   /** The operation in progress (PUT/PATCH/DELETE), if any. */
   operation?: AsyncOperation;
   deleted: boolean;
+  /**
+   * How many replicas the app's load asks for (its scale rules' verdict), clamped by each
+   * revision to minReplicas..maxReplicas. Undefined: light load, one replica's worth.
+   */
+  demand?: number;
 }
 
 export type RevisionProvisioningState =
@@ -41,7 +46,22 @@ export type RevisionProvisioningState =
   | "Failed"
   | "Deprovisioning"
   | "Deprovisioned";
-export type RevisionRunningState = "Running" | "Processing" | "Stopped" | "Degraded" | "Failed" | "Unknown";
+/**
+ * The spec's enum (Running, Processing, Stopped, Degraded, Failed, Unknown) plus the states Azure
+ * really reports beside it: ActivationFailed, RunningAtMaxScale (Azure/azure-rest-api-specs#29102),
+ * Activating, ScaledToZero (microsoft/vscode-azurecontainerapps PR #1088).
+ */
+export type RevisionRunningState =
+  | "Running"
+  | "RunningAtMaxScale"
+  | "Processing"
+  | "Activating"
+  | "ActivationFailed"
+  | "ScaledToZero"
+  | "Stopped"
+  | "Degraded"
+  | "Failed"
+  | "Unknown";
 export type RevisionHealthState = "Healthy" | "Unhealthy" | "None";
 
 export interface RevisionRecord {

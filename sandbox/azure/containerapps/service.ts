@@ -31,6 +31,7 @@ import {
   resolveEnv,
   reusedSuffixError,
   type SecretSpec,
+  scaleRange,
   secretVolumeItems,
   templateIdentity,
   validateAppName,
@@ -532,8 +533,22 @@ export class ContainerAppsService {
   }
 
   private startReplicas(app: AppRecord, rev: RevisionRecord): void {
-    const n = replicaCount(rev.template);
+    const n = replicaCount(rev.template, app.demand);
     for (let i = 0; i < n; i++) void this.createReplica(app, rev);
+    this.refresh(app, rev);
+  }
+
+  /** Scales an active revision to what the app's demand asks for now: new replicas, or the newest stopped. */
+  private rescale(app: AppRecord, rev: RevisionRecord): void {
+    if (!rev.active || rev.provisioningState !== "Provisioned") return;
+    const want = replicaCount(rev.template, app.demand);
+    const live = rev.replicas.filter((r) => !r.stopped);
+    for (let i = live.length; i < want; i++) void this.createReplica(app, rev);
+    for (const extra of live.slice(want).reverse()) {
+      this.system(app, rev, extra.name, "ScaleDown", "Normal", `Replica '${extra.name}' is scaled in`);
+      void this.stopReplica(extra);
+      rev.replicas = rev.replicas.filter((r) => r !== extra);
+    }
     this.refresh(app, rev);
   }
 
@@ -801,20 +816,37 @@ export class ContainerAppsService {
       return;
     }
     const replicas = rev.replicas.filter((r) => !r.stopped);
+    if (replicas.length === 0 && replicaCount(rev.template, app.demand) === 0) {
+      rev.runningState = "ScaledToZero";
+      rev.healthState = "None";
+      return;
+    }
     const containers = replicas.flatMap((r) => r.containers);
     const allReady = replicas.length > 0 && containers.length > 0 && containers.every((c) => c.ready);
+    const crashing = containers.some(
+      (c) => c.restartCount > 0 || c.stateDetails.startsWith("CrashLoopBackOff"),
+    );
     if (allReady) {
-      rev.runningState = "Running";
+      // Azure's trigger for RunningAtMaxScale is undocumented; shown here for a revision that
+      // scaled out to a maximum of several replicas, so a one-replica revision reads Running.
+      const { max } = scaleRange(rev.template);
+      rev.runningState = max > 1 && replicas.length >= max ? "RunningAtMaxScale" : "Running";
       rev.healthState = "Healthy";
       if (!rev.everReady) {
         rev.everReady = true;
         this.onRevisionReady(app, rev);
       }
-    } else if (containers.some((c) => c.restartCount > 0 || c.stateDetails.startsWith("CrashLoopBackOff"))) {
-      rev.runningState = "Degraded";
+    } else if (crashing) {
+      // A revision whose containers never came up reads ActivationFailed in Azure (seen for a
+      // VolumeMountFailure in azure-rest-api-specs#29102), not Degraded; one that ran, or has a
+      // replica running, and then crash-loops reads Degraded.
+      const someReplicaUp = replicas.some(
+        (r) => r.containers.length > 0 && r.containers.every((c) => c.ready),
+      );
+      rev.runningState = rev.everReady || someReplicaUp ? "Degraded" : "ActivationFailed";
       rev.healthState = "Unhealthy";
     } else {
-      rev.runningState = "Processing";
+      rev.runningState = rev.everReady ? "Processing" : "Activating";
       rev.healthState = rev.everReady ? "Unhealthy" : "None";
     }
   }
@@ -899,6 +931,19 @@ export class ContainerAppsService {
     const agent = sidecar.running?.agent;
     if (!agent) throw new Error(`the sidecar of replica ${replica.name} is not running a SPIRE agent now`);
     return agent;
+  }
+
+  /**
+   * Load: how many replicas the app's scale rules would ask for now (undefined: one replica's
+   * worth). Every active revision scales to it within its minReplicas..maxReplicas at once.
+   */
+  setDemand(rg: string, name: string, replicas: number | undefined): void {
+    if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 0)) {
+      throw new Error("demand must be a whole number of replicas, 0 or more");
+    }
+    const app = this.find(rg, name);
+    app.demand = replicas;
+    for (const rev of app.revisions) this.rescale(app, rev);
   }
 
   /** Names of running replicas of the current revision. */

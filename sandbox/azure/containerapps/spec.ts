@@ -351,11 +351,25 @@ export function requestedSuffix(template: JsonObject): string | undefined {
   return s === undefined || s === "" ? undefined : s;
 }
 
-/** Replicas a revision runs: minReplicas, at least one (the simulator does not scale to zero). */
-export function replicaCount(template: JsonObject): number {
+/** Azure's scale defaults when a template omits them (Microsoft Learn, "Set scaling rules"). */
+export const DEFAULT_MIN_REPLICAS = 0;
+export const DEFAULT_MAX_REPLICAS = 10;
+
+export function scaleRange(template: JsonObject): { min: number; max: number } {
   const scale = asObject(template.scale);
-  const min = typeof scale?.minReplicas === "number" ? scale.minReplicas : 1;
-  return Math.min(Math.max(1, min), 10);
+  const min = typeof scale?.minReplicas === "number" ? scale.minReplicas : DEFAULT_MIN_REPLICAS;
+  const max = typeof scale?.maxReplicas === "number" ? scale.maxReplicas : DEFAULT_MAX_REPLICAS;
+  return { min, max: Math.max(min, max) };
+}
+
+/**
+ * Replicas a revision runs: the load's demand (default one replica's worth) clamped to
+ * minReplicas..maxReplicas, as the scaler would; at most 10 on one machine. Zero only when the
+ * app may scale to zero and nothing asks for a replica.
+ */
+export function replicaCount(template: JsonObject, demand = 1): number {
+  const { min, max } = scaleRange(template);
+  return Math.min(Math.max(min, Math.min(demand, max)), 10);
 }
 
 /** configuration as GET shows it: secret names (and Key Vault references) but never values. */

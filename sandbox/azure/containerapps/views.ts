@@ -1,5 +1,5 @@
 /** The JSON ARM returns for apps, revisions and replicas. */
-import { clone, type JsonObject } from "../json.js";
+import { asArray, asObject, asString, clone, type JsonObject } from "../json.js";
 import type { AppRecord, ReplicaRecord, RevisionRecord } from "./records.js";
 import { redactConfiguration, withTemplateDefaults } from "./spec.js";
 
@@ -75,6 +75,31 @@ export function appView(app: AppRecord): JsonObject {
   return view;
 }
 
+/**
+ * Each revision's share of ingress traffic. Single mode: the latest ready revision takes it all.
+ * Multiple mode: configuration.ingress.traffic decides ([{revisionName | latestRevision, weight,
+ * label}]; latestRevision is the latest ready revision), and without it the latest takes all.
+ */
+export function trafficWeights(app: AppRecord): Map<string, number> {
+  const weights = new Map<string, number>();
+  const latest = app.latestReadyRevisionName || app.latestRevisionName;
+  const configuration = asObject(app.desired.properties.configuration);
+  const multiple = asString(configuration?.activeRevisionsMode)?.toLowerCase() === "multiple";
+  const traffic = asArray(asObject(configuration?.ingress)?.traffic) ?? [];
+  if (!multiple || traffic.length === 0) {
+    if (latest) weights.set(latest, 100);
+    return weights;
+  }
+  for (const raw of traffic) {
+    const t = asObject(raw);
+    if (!t) continue;
+    const target = asString(t.revisionName) || (t.latestRevision === true ? latest : undefined);
+    const weight = typeof t.weight === "number" ? t.weight : 0;
+    if (target) weights.set(target, (weights.get(target) ?? 0) + weight);
+  }
+  return weights;
+}
+
 export function revisionView(app: AppRecord, rev: RevisionRecord): JsonObject {
   const running = rev.replicas.filter((r) => !r.stopped).length;
   return {
@@ -88,8 +113,7 @@ export function revisionView(app: AppRecord, rev: RevisionRecord): JsonObject {
       template: clone(rev.template),
       active: rev.active,
       replicas: running,
-      trafficWeight:
-        rev.active && rev.name === (app.latestReadyRevisionName ?? app.latestRevisionName) ? 100 : 0,
+      trafficWeight: rev.active ? (trafficWeights(app).get(rev.name) ?? 0) : 0,
       provisioningError: rev.provisioningError ?? null,
       healthState: rev.healthState,
       provisioningState: rev.provisioningState,
