@@ -4,9 +4,13 @@ import { parseCommonAlert } from "../shared/alerts.js";
 import type { AppConfig } from "../shared/config.js";
 import { type AppLookup, refusal } from "../shared/containerapp/lookup.js";
 import { createLogger } from "../shared/logging.js";
+import { mapLimited } from "../shared/spire/paging.js";
 import type { WebhookAuthResult } from "../shared/webhookAuth.js";
 import { json, problem, readJsonBody } from "./http.js";
 import { startReattest } from "./reattest.js";
+
+/** ARM GETs in flight for one alert: enough for a burst of apps, not a flood against ARM's limits. */
+export const ALERT_LOOKUP_CONCURRENCY = 8;
 
 export interface AlertDeps {
   config: Pick<AppConfig, "apps" | "alerts">;
@@ -46,7 +50,7 @@ export function alertsHttpHandler(deps: AlertDeps) {
         `Alert ${alert.rule} names no app: split the rule by the ContainerAppName dimension so each firing names one app.`,
       );
     }
-    const lookups = await Promise.all(alert.apps.map((app) => deps.lookupApp(app)));
+    const lookups = await mapLimited(alert.apps, ALERT_LOOKUP_CONCURRENCY, (app) => deps.lookupApp(app));
     const refused = lookups.map((l) => refusal(l, deps.config)).filter((r) => r !== undefined);
     if (refused.length > 0) {
       const status = refused.some((r) => r.status === 422) ? 422 : 404;

@@ -169,10 +169,34 @@ describe("POST /api/alerts", () => {
       /ghost-app" does not exist/,
     ],
     ["an alert naming an unmanaged app", JSON.stringify(alert("Fired", "plain-app")), 404, /not managed/],
+    [
+      "an alert naming what is not a Container App name",
+      JSON.stringify(alert("Fired", "../managed-app")),
+      400,
+      /not a Container App.*"\.\.\/managed-app"/,
+    ],
   ])("refuses %s and starts nothing", async (_what, body, status, message) => {
     const res = await post(host, `/api/alerts?code=${key}`, body);
     expect(res.status).toBe(status);
     expect(((await res.json()) as { error: string }).error).toMatch(message);
+    expect(await instances(host)).toEqual([]);
+  });
+
+  it("refuses a chunked body (no Content-Length) over 256 KB", async () => {
+    const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ >= 16) return c.close();
+        c.enqueue(chunk);
+      },
+    });
+    const res = await fetch(`${host.url}/api/alerts?code=${key}`, {
+      method: "POST",
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(res.status).toBe(413);
     expect(await instances(host)).toEqual([]);
   });
 
