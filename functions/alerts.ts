@@ -33,7 +33,8 @@ export function alertsHttpHandler(deps: AlertDeps) {
     const log = createLogger(context);
     if (deps.authenticate) {
       const auth = await deps.authenticate(request.headers.get("authorization"));
-      if (!auth.ok) return problem(401, auth.problem);
+      // 503 lets the action group retry an alert the authority's outage kept us from checking.
+      if (!auth.ok) return problem(auth.unavailable ? 503 : 401, auth.problem);
     }
     const body = await readJsonBody(request, false);
     if (!body.ok) return body.response;

@@ -1,5 +1,5 @@
 import { request } from "node:https";
-import { createRemoteJWKSet, customFetch, type FetchImplementation, jwtVerify } from "jose";
+import { createRemoteJWKSet, customFetch, errors, type FetchImplementation, jwtVerify } from "jose";
 
 /*
  * Secure webhooks from Azure Monitor action groups carry an Entra bearer token for the app
@@ -25,7 +25,17 @@ export interface WebhookAuthSettings {
   authorityCa?: string;
 }
 
-export type WebhookAuthResult = { ok: true; subject: string } | { ok: false; problem: string };
+/** `unavailable`: the signing keys could not be fetched, so the token was not judged (answer 503). */
+export type WebhookAuthResult =
+  | { ok: true; subject: string }
+  | { ok: false; problem: string; unavailable?: true };
+
+/** The key set could not be fetched: not the token's fault, and the action group should retry. */
+function keysUnavailable(err: unknown): boolean {
+  if (!(err instanceof errors.JOSEError)) return true;
+  if (err instanceof errors.JWKSTimeout) return true;
+  return err.code === "ERR_JOSE_GENERIC" && /JSON Web Key Set HTTP response/.test(err.message);
+}
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -100,6 +110,13 @@ export function createWebhookAuthenticator(settings: WebhookAuthSettings) {
         clockTolerance: 60,
       }));
     } catch (err) {
+      if (keysUnavailable(err)) {
+        return {
+          ok: false,
+          unavailable: true,
+          problem: `the signing keys of ${host} could not be fetched, so the token was not checked: ${(err as Error).message}`,
+        };
+      }
       return { ok: false, problem: `the bearer token was refused: ${(err as Error).message}` };
     }
     const roles = Array.isArray(payload.roles) ? payload.roles : [];

@@ -144,3 +144,25 @@ describe("signing key fetches", () => {
     expect(await auth(bearer(issuer.sign(claims())))).toMatchObject({ ok: true });
   });
 });
+
+describe("an authority that cannot be reached", () => {
+  it("is reported as unavailable (503), not as a refused token", async () => {
+    const down = createWebhookAuthenticator({
+      tenantId: TENANT,
+      audience: APP_ID_URI,
+      authorityHost: "https://127.0.0.1:1",
+      authorityCa: tls.caPem,
+    });
+    const r = await down(bearer(issuer.sign(claims())));
+    expect(r).toMatchObject({
+      ok: false,
+      unavailable: true,
+      problem: expect.stringMatching(/could not be fetched/),
+    });
+    // A token that is not a JWT is refused without any fetch.
+    expect(await down(bearer("not-a-jwt"))).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/refused/),
+    });
+  });
+});
