@@ -269,7 +269,7 @@ export const SETTING_TABLE = {
   ALERT_AUDIENCE: optional({
     group: "alerts",
     description:
-      "audience of the secure webhook tokens: the app registration's Application ID URI, its client id (a GUID), or both comma-separated without spaces; api://<client id> and <client id> each admit the other (v1 tokens carry the URI, v2 tokens the client id)",
+      "audience of the secure webhook tokens: the app registration's Application ID URI, its client id (a GUID), or both comma-separated without spaces; api://{client-id} and the bare {client-id} each admit the other (v1 tokens carry the URI, v2 tokens the client id)",
     example: "api://spire-autopilot",
     schema: audienceList,
   }),
