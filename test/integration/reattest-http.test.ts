@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -230,6 +231,37 @@ describe("POST /api/alerts", () => {
       );
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: string }).error).toMatch(message);
+    });
+
+    it("a flood of tokens with unknown kids costs the authority at most 2 key fetches", async () => {
+      const before = services.issuer.keysFetches();
+      const now = Math.floor(Date.now() / 1000);
+      const forged = () =>
+        services.issuer.sign(
+          {
+            aud: "api://spire-autopilot",
+            iss: `https://sts.windows.net/${services.settings.ALERT_TENANT_ID}/`,
+            iat: now,
+            exp: now + 600,
+            roles: ["ActionGroupsSecureWebhook"],
+          },
+          { kid: randomBytes(12).toString("base64url") },
+        );
+      const statuses = await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const res = await post(entraHost, "/api/alerts", JSON.stringify(alert("Resolved", "managed-app")), {
+            authorization: `Bearer ${forged()}`,
+          });
+          await res.body?.cancel();
+          return res.status;
+        }),
+      );
+      expect(statuses.every((s) => s === 401)).toBe(true);
+      const fetches = services.issuer.keysFetches() - before;
+      console.log(
+        JSON.stringify({ figures: "webhook kid flood via host", requests: 50, jwksFetches: fetches }),
+      );
+      expect(fetches).toBeLessThanOrEqual(2);
     });
 
     it("accepts a valid token with the role", async () => {
