@@ -67,8 +67,13 @@ export interface VerifyInput {
 }
 export interface VerifyOutput {
   agentAttested: boolean;
-  /** Undefined when no Log Analytics workspace is configured (the check is skipped). */
-  svidSigned?: boolean;
+  /**
+   * Undefined when no Log Analytics workspace is configured (the check is skipped); "unknown" when
+   * the SPIRE server's log level hides the signings (svidNote says so and what to change).
+   */
+  svidSigned?: boolean | "unknown";
+  /** Why svidSigned is "unknown", for the run's status and output. */
+  svidNote?: string;
 }
 
 export interface EvictInput {

@@ -4,9 +4,13 @@ import { parseCommonAlert } from "../shared/alerts.js";
 import type { AppConfig } from "../shared/config.js";
 import { type AppLookup, refusal } from "../shared/containerapp/lookup.js";
 import { createLogger } from "../shared/logging.js";
+import { mapLimited } from "../shared/spire/paging.js";
 import type { WebhookAuthResult } from "../shared/webhookAuth.js";
 import { json, problem, readJsonBody } from "./http.js";
 import { startReattest } from "./reattest.js";
+
+/** ARM GETs in flight for one alert: enough for a burst of apps, not a flood against ARM's limits. */
+export const ALERT_LOOKUP_CONCURRENCY = 8;
 
 export interface AlertDeps {
   config: Pick<AppConfig, "apps" | "alerts">;
@@ -29,7 +33,8 @@ export function alertsHttpHandler(deps: AlertDeps) {
     const log = createLogger(context);
     if (deps.authenticate) {
       const auth = await deps.authenticate(request.headers.get("authorization"));
-      if (!auth.ok) return problem(401, auth.problem);
+      // 503 lets the action group retry an alert the authority's outage kept us from checking.
+      if (!auth.ok) return problem(auth.unavailable ? 503 : 401, auth.problem);
     }
     const body = await readJsonBody(request, false);
     if (!body.ok) return body.response;
@@ -46,7 +51,7 @@ export function alertsHttpHandler(deps: AlertDeps) {
         `Alert ${alert.rule} names no app: split the rule by the ContainerAppName dimension so each firing names one app.`,
       );
     }
-    const lookups = await Promise.all(alert.apps.map((app) => deps.lookupApp(app)));
+    const lookups = await mapLimited(alert.apps, ALERT_LOOKUP_CONCURRENCY, (app) => deps.lookupApp(app));
     const refused = lookups.map((l) => refusal(l, deps.config)).filter((r) => r !== undefined);
     if (refused.length > 0) {
       const status = refused.some((r) => r.status === 422) ? 422 : 404;

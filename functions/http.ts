@@ -20,23 +20,43 @@ export const problem = (status: number, error: string): HttpResponseInit =>
 
 export type BodyRead = { ok: true; value: unknown } | { ok: false; response: HttpResponseInit };
 
+const tooLarge = (what: string): BodyRead => ({
+  ok: false,
+  response: problem(413, `The body is ${what}; the limit is ${MAX_BODY_BYTES} bytes (256 KB).`),
+});
+
+/**
+ * The body's bytes, read from its stream and abandoned past `limit`: a chunked body declares no
+ * length, so the limit holds only if we stop reading, not if we read it all and measure.
+ */
+export async function readBodyBytes(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<{ ok: true; bytes: Buffer } | { ok: false; read: number }> {
+  if (!body) return { ok: true, bytes: Buffer.alloc(0) };
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let read = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    read += value.byteLength;
+    if (read > limit) {
+      await reader.cancel("body over the size limit").catch(() => undefined);
+      return { ok: false, read };
+    }
+    chunks.push(value);
+  }
+  return { ok: true, bytes: Buffer.concat(chunks) };
+}
+
 /** Read a JSON body within the size limit; an empty body is `undefined` when allowed. */
 export async function readJsonBody(request: HttpRequest, allowEmpty: boolean): Promise<BodyRead> {
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) {
-    return {
-      ok: false,
-      response: problem(413, `The body is ${declared} bytes; the limit is ${MAX_BODY_BYTES} (256 KB).`),
-    };
-  }
-  const bytes = Buffer.from(await request.arrayBuffer());
-  if (bytes.length > MAX_BODY_BYTES) {
-    return {
-      ok: false,
-      response: problem(413, `The body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES} (256 KB).`),
-    };
-  }
-  const text = bytes.toString("utf8").trim();
+  if (declared > MAX_BODY_BYTES) return tooLarge(`${declared} bytes`);
+  const read = await readBodyBytes(request.body as ReadableStream<Uint8Array> | null, MAX_BODY_BYTES);
+  if (!read.ok) return tooLarge("over the limit");
+  const text = read.bytes.toString("utf8").trim();
   if (text === "") {
     return allowEmpty
       ? { ok: true, value: undefined }

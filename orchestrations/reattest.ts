@@ -190,6 +190,7 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
       tokenSha256: applied.tokenSha256,
       since: startedAt.toISOString(),
     };
+    // svidSigned "unknown" (the server's log level hides signings) ends the wait at attestation.
     const verified = yield* pollUntil<VerifyOutput>(
       () => call(context, Activities.reattestVerify, verifyInput),
       (v) => v.agentAttested && v.svidSigned !== false,
@@ -203,7 +204,7 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
     }
     if (verified.value.svidSigned === false) {
       throw new RunFailed(
-        `the agent attested but no SVID was signed for ${prepared.workloadId} within ${timing.verifyTimeoutSeconds} s; check the workload entry exists and its selectors match.`,
+        `the agent attested but no SVID was signed for ${prepared.workloadId} within ${timing.verifyTimeoutSeconds} s; check the workload entry exists and its selectors match, and that the SPIRE server logs at log_level = "DEBUG" into the workspace's Syslog (the signing is a DEBUG line).`,
       );
     }
 

@@ -9,7 +9,7 @@ import {
 import { type ProfileName, resolveProfile } from "./azure/profiles.js";
 import { type AzureServices, startAzureServices } from "./emulators/index.js";
 import { type HostProcess, startHostProcess } from "./host/process.js";
-import { type SpireServerHandle, startSpireServer } from "./spire/index.js";
+import { type LogLevel, type SpireServerHandle, startSpireServer } from "./spire/index.js";
 
 /**
  * The local stand-in for Azure, all on 127.0.0.1: a real SPIRE server (also reachable as the
@@ -33,6 +33,11 @@ export interface SandboxOptions {
   echoHost?: boolean;
   /** Extra settings for the product (override the sandbox's). */
   settings?: Record<string, string>;
+  /**
+   * The SPIRE server's log_level (default DEBUG, which the workload-SVID check needs; INFO shows
+   * how verification reports the signal hidden).
+   */
+  spireLogLevel?: LogLevel;
 }
 
 export interface Sandbox {
@@ -74,7 +79,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const bins = await ensureSpire({ log: (l) => opts.log(`install: ${l}`) });
     opts.log(`starting spire-server ${bins.version}`);
     // The server picks a short folder under /tmp: unix socket paths are limited to ~107 bytes.
-    const spire = await startSpireServer({ trustDomain: SANDBOX_TRUST_DOMAIN, bins });
+    const spire = await startSpireServer({
+      trustDomain: SANDBOX_TRUST_DOMAIN,
+      bins,
+      ...(opts.spireLogLevel ? { logLevel: opts.spireLogLevel } : {}),
+    });
     stops.push(() => spire.dispose());
 
     opts.log("starting Log Analytics, alert rules, Key Vault and Azurite");

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseAppName } from "./spiffe/index.js";
 
 /*
  * Azure Monitor's common alert schema, as a log search alert (V2) posts it to a webhook. Only the
@@ -50,6 +51,12 @@ export type CommonAlert = z.infer<typeof commonAlertSchema>;
 /** Dimension names that carry the Container App's name, in the console-log and system-log tables. */
 export const APP_DIMENSIONS = ["ContainerAppName", "ContainerAppName_s", "app"] as const;
 
+/**
+ * The most apps one alert may name. A split rule fires once per app, so a real alert names one; a
+ * payload naming hundreds is not from our rule, and each name costs ARM lookups.
+ */
+export const MAX_ALERT_APPS = 50;
+
 export interface AlertSummary {
   alertId: string;
   rule: string;
@@ -78,6 +85,28 @@ export function parseCommonAlert(body: unknown): AlertParse {
     for (const d of c.dimensions ?? []) {
       if ((APP_DIMENSIONS as readonly string[]).includes(d.name) && d.value !== "") apps.add(d.value);
     }
+  }
+  if (apps.size > MAX_ALERT_APPS) {
+    return {
+      ok: false,
+      problem: `the alert names ${apps.size} apps; at most ${MAX_ALERT_APPS} are accepted (split the rule by ContainerAppName so each firing names one app)`,
+    };
+  }
+  // Names go into ARM URLs and instance ids: refuse any that is not a Container App name before
+  // anything is looked up.
+  const bad: string[] = [];
+  for (const app of apps) {
+    try {
+      parseAppName(app);
+    } catch (err) {
+      bad.push((err as Error).message);
+    }
+  }
+  if (bad.length > 0) {
+    return {
+      ok: false,
+      problem: `the alert names what is not a Container App: ${bad.slice(0, 5).join("; ")}`,
+    };
   }
   return {
     ok: true,

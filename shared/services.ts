@@ -202,11 +202,13 @@ export function createServices(config: AppConfig, options: ServicesOptions = {})
   const env = options.env ?? process.env;
   const credential = options.credential ?? createCredential(config.azure);
   const azure = createAzureClients(config, credential);
-  const kvCa = config.endpoints.keyVault.ca;
+  const kv = config.endpoints.keyVault;
   const secrets = new SecretClient(config.keyVault.url, credential, {
-    // A vault on a local name (the sandbox's) cannot pass the check that the challenge's resource
-    // matches the vault's host.
-    ...(kvCa ? { tlsOptions: { ca: kvCa }, disableChallengeResourceVerification: true } : {}),
+    ...(kv.ca ? { tlsOptions: { ca: kv.ca } } : {}),
+    // The challenge check guards the bearer token against a vault URL that is not Key Vault; only a
+    // vault on a loopback name (an emulator) needs it off, and only when it says so itself: a CA
+    // file alone (a TLS-inspecting proxy's, say) must not switch it off.
+    ...(kv.disableChallengeResourceVerification ? { disableChallengeResourceVerification: true } : {}),
   });
   const spireLogger = createLogger(options.logSink ?? console, { component: "spire" });
   const spire = lazy(async () =>

@@ -173,6 +173,8 @@ export async function startAzureServices(options: AzureServicesOptions = {}): Pr
     if (keyVault) {
       settings.KEY_VAULT_URL = keyVault.vaultUrl;
       settings.KEY_VAULT_CA_CERT_FILE = caFile;
+      // The emulator's challenge names https://vault.azure.net, which a loopback host cannot match.
+      settings.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION = "true";
     }
     if (azurite) {
       // Shared-key auth over http: the host and the fleet ledger use the connection string.

@@ -58,7 +58,10 @@ export interface AppConfig {
   endpoints: {
     arm: ServiceEndpoint;
     logs: ServiceEndpoint;
-    keyVault: ServiceEndpoint;
+    keyVault: ServiceEndpoint & {
+      /** KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: a local emulator on a loopback name. */
+      disableChallengeResourceVerification: boolean;
+    };
     /** url unset: the account of AzureWebJobsStorage. */
     tables: { url?: string; ca?: string };
     authorityHost?: string;
@@ -139,7 +142,10 @@ export function assemble(v: Values): AppConfig {
     endpoints: compact({
       arm: endpoint(v.ARM_ENDPOINT, v.ARM_CA_CERT_FILE),
       logs: endpoint(v.LOGS_ENDPOINT, v.LOGS_CA_CERT_FILE),
-      keyVault: endpoint(v.KEY_VAULT_URL, v.KEY_VAULT_CA_CERT_FILE),
+      keyVault: {
+        ...endpoint(v.KEY_VAULT_URL, v.KEY_VAULT_CA_CERT_FILE),
+        disableChallengeResourceVerification: v.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
+      },
       tables: compact({ url: v.FLEET_TABLES_ENDPOINT, ca: v.TABLES_CA_CERT_FILE }),
       authorityHost: v.AUTHORITY_HOST,
       authorityCa: v.AUTHORITY_CA_CERT_FILE,

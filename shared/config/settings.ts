@@ -1,5 +1,7 @@
 import { z } from "zod";
 import {
+  audienceList,
+  booleanText,
   caCertFile,
   dockerContainerName,
   guid,
@@ -7,7 +9,6 @@ import {
   keyVaultSecretName,
   MAX_UNIX_SOCKET_PATH_BYTES,
   ncrontab,
-  noWhitespace,
   PLAIN,
   resourceGroupName,
   selectorList,
@@ -227,7 +228,8 @@ export const SETTING_TABLE = {
   }),
   LOG_ANALYTICS_WORKSPACE_ID: optional({
     group: "logs",
-    description: "Log Analytics workspace id, a GUID; unset skips the log-based health checks",
+    description:
+      'Log Analytics workspace id, a GUID; unset skips the log-based health checks. The workload-SVID check reads the SPIRE server\'s "Signed X509 SVID" lines, which it logs only at log_level = "DEBUG"; at INFO verification reports the signal as hidden and relies on agent attestation',
     example: "3c8e1f52-9a07-4b6d-b2e4-5f0a9d7c1e38",
     schema: guid,
   }),
@@ -266,9 +268,10 @@ export const SETTING_TABLE = {
   }),
   ALERT_AUDIENCE: optional({
     group: "alerts",
-    description: "audience of the secure webhook tokens (Application ID URI or client id), no whitespace",
+    description:
+      "audience of the secure webhook tokens: the app registration's Application ID URI, its client id (a GUID), or both comma-separated without spaces; api://{client-id} and the bare {client-id} each admit the other (v1 tokens carry the URI, v2 tokens the client id)",
     example: "api://spire-autopilot",
-    schema: noWhitespace,
+    schema: audienceList,
   }),
   ALERT_TENANT_ID: optional({
     group: "alerts",
@@ -297,6 +300,13 @@ export const SETTING_TABLE = {
   }),
   LOGS_CA_CERT_FILE: caFileSetting("LOGS_ENDPOINT"),
   KEY_VAULT_CA_CERT_FILE: caFileSetting("KEY_VAULT_URL"),
+  KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: withDefault("false", {
+    group: "endpoints",
+    description:
+      "true or false: skip the Key Vault client's check that the auth challenge's resource matches the vault's host; only for a local vault emulator on a loopback name, never in Azure",
+    example: "false",
+    schema: booleanText,
+  }),
   TABLES_CA_CERT_FILE: caFileSetting("the Table service"),
   AUTHORITY_HOST: optional({
     group: "endpoints",

@@ -109,6 +109,21 @@ export const noWhitespace = checkedWith((raw) =>
   /^\S+$/.test(raw) ? undefined : "must not contain whitespace",
 );
 
+/** Exactly "true" or "false" (as the Functions host writes booleans), parsed to a boolean. */
+export const booleanText = z.enum(["true", "false"], PLAIN).transform((v) => v === "true");
+
+/** One or two comma-separated audiences, each a GUID or an absolute URI (api://..., https://...). */
+export const audienceList = checkedWith((raw) => {
+  const items = raw.split(",");
+  if (items.length > 2) return "at most two audiences";
+  const ok = items.every(
+    (i) =>
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(i) ||
+      /^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(i),
+  );
+  return ok ? undefined : PLAIN;
+});
+
 // sun_path in sockaddr_un is 108 bytes including the terminating NUL.
 export const MAX_UNIX_SOCKET_PATH_BYTES = 107;
 

@@ -5,7 +5,11 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
-export const KQL_QUERIES = ["workload-svid-signed", "agent-attestation-failures"] as const;
+export const KQL_QUERIES = [
+  "workload-svid-signed",
+  "agent-attestation-failures",
+  "spire-server-log-level",
+] as const;
 
 export type KqlQueryName = (typeof KQL_QUERIES)[number];
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SandboxTokenCredential } from "../../sandbox/azure/credential.js";
@@ -5,6 +8,8 @@ import { scaledClock } from "../../sandbox/azure/logs/clock.js";
 import { type LoopbackTls, makeLoopbackTls } from "../../sandbox/azure/tls.js";
 import { type KeyVaultServer, startKeyVault } from "../../sandbox/emulators/keyvault.js";
 import { KeyVaultReferenceResolver } from "../../sandbox/emulators/keyvault-references.js";
+import { loadConfig } from "../../shared/config.js";
+import { createServices } from "../../shared/services.js";
 
 let tls: LoopbackTls;
 let vault: KeyVaultServer;
@@ -174,5 +179,40 @@ describe("Container App secrets that reference Key Vault", () => {
     ).rejects.toMatchObject({
       code: "IdentityNotAuthorized",
     });
+  });
+});
+
+describe("the product's Key Vault client (shared/services.ts)", () => {
+  const productSecrets = (extra: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), "kv-ca-"));
+    const caFile = join(dir, "ca.pem");
+    writeFileSync(caFile, tls.caPem);
+    const env = {
+      SPIRE_TRUST_DOMAIN: "kv.test",
+      SPIRE_SERVER_SOCKET: "/tmp/unused.sock",
+      AZURE_SUBSCRIPTION_ID: "00000000-0000-4000-8000-000000000000",
+      AZURE_CREDENTIAL: "sandbox",
+      APPS_RESOURCE_GROUP: "rg",
+      KEY_VAULT_URL: vault.vaultUrl,
+      KEY_VAULT_CA_CERT_FILE: caFile,
+      ...extra,
+    };
+    const services = createServices(loadConfig(env), { env });
+    rmSync(dir, { recursive: true, force: true });
+    return services;
+  };
+
+  it("keeps the challenge resource check with only a CA file set", async () => {
+    // The emulator's challenge names https://vault.azure.net; a loopback vault cannot match it.
+    const services = productSecrets({});
+    await expect(services.secrets.getSecret("spire-trust-bundle")).rejects.toThrow(/challenge resource/i);
+    await services.close();
+  });
+
+  it("skips it only when KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION=true", async () => {
+    await client.setSecret("challenge-check", "v");
+    const services = productSecrets({ KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: "true" });
+    expect((await services.secrets.getSecret("challenge-check")).value).toBe("v");
+    await services.close();
   });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -169,10 +170,34 @@ describe("POST /api/alerts", () => {
       /ghost-app" does not exist/,
     ],
     ["an alert naming an unmanaged app", JSON.stringify(alert("Fired", "plain-app")), 404, /not managed/],
+    [
+      "an alert naming what is not a Container App name",
+      JSON.stringify(alert("Fired", "../managed-app")),
+      400,
+      /not a Container App.*"\.\.\/managed-app"/,
+    ],
   ])("refuses %s and starts nothing", async (_what, body, status, message) => {
     const res = await post(host, `/api/alerts?code=${key}`, body);
     expect(res.status).toBe(status);
     expect(((await res.json()) as { error: string }).error).toMatch(message);
+    expect(await instances(host)).toEqual([]);
+  });
+
+  it("refuses a chunked body (no Content-Length) over 256 KB", async () => {
+    const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ >= 16) return c.close();
+        c.enqueue(chunk);
+      },
+    });
+    const res = await fetch(`${host.url}/api/alerts?code=${key}`, {
+      method: "POST",
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(res.status).toBe(413);
     expect(await instances(host)).toEqual([]);
   });
 
@@ -206,6 +231,37 @@ describe("POST /api/alerts", () => {
       );
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: string }).error).toMatch(message);
+    });
+
+    it("a flood of tokens with unknown kids costs the authority at most 2 key fetches", async () => {
+      const before = services.issuer.keysFetches();
+      const now = Math.floor(Date.now() / 1000);
+      const forged = () =>
+        services.issuer.sign(
+          {
+            aud: "api://spire-autopilot",
+            iss: `https://sts.windows.net/${services.settings.ALERT_TENANT_ID}/`,
+            iat: now,
+            exp: now + 600,
+            roles: ["ActionGroupsSecureWebhook"],
+          },
+          { kid: randomBytes(12).toString("base64url") },
+        );
+      const statuses = await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const res = await post(entraHost, "/api/alerts", JSON.stringify(alert("Resolved", "managed-app")), {
+            authorization: `Bearer ${forged()}`,
+          });
+          await res.body?.cancel();
+          return res.status;
+        }),
+      );
+      expect(statuses.every((s) => s === 401)).toBe(true);
+      const fetches = services.issuer.keysFetches() - before;
+      console.log(
+        JSON.stringify({ figures: "webhook kid flood via host", requests: 50, jwksFetches: fetches }),
+      );
+      expect(fetches).toBeLessThanOrEqual(2);
     });
 
     it("accepts a valid token with the role", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCommonAlert } from "../../shared/alerts.js";
+import { MAX_ALERT_APPS, parseCommonAlert } from "../../shared/alerts.js";
 
 /** A log search alert V2 payload as Azure Monitor posts it (common alert schema). */
 function payload(condition: "Fired" | "Resolved", dimensions: Array<{ name: string; value: string }>) {
@@ -92,5 +92,31 @@ describe("parseCommonAlert", () => {
       ok: false,
       problem: expect.stringMatching(/monitorCondition/),
     });
+  });
+
+  it.each([
+    ["uppercase", "Budget"],
+    ["a path", "../../providers/Microsoft.Compute/virtualMachines/vm"],
+    ["a query string", "web?api-version=1"],
+    ["too long", `a${"b".repeat(40)}`],
+    ["a double dash", "web--1"],
+  ])("refuses a dimension value that is not a Container App name (%s), naming it", (_what, value) => {
+    const r = parseCommonAlert(
+      payload("Fired", [
+        { name: "ContainerAppName", value: "budget" },
+        { name: "ContainerAppName", value },
+      ]),
+    );
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.problem).toContain("not a Container App");
+    expect(!r.ok && r.problem).toContain(JSON.stringify(value));
+  });
+
+  it(`accepts ${MAX_ALERT_APPS} apps and refuses one more`, () => {
+    const dims = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ name: "ContainerAppName", value: `app-${i}` }));
+    expect(parseCommonAlert(payload("Fired", dims(MAX_ALERT_APPS)))).toMatchObject({ ok: true });
+    const r = parseCommonAlert(payload("Fired", dims(MAX_ALERT_APPS + 1)));
+    expect(r).toMatchObject({ ok: false, problem: expect.stringMatching(/names 51 apps; at most 50/) });
   });
 });

@@ -94,7 +94,7 @@ describe("loadConfig: defaults", () => {
       endpoints: {
         arm: { url: "https://management.azure.com" },
         logs: { url: "https://api.loganalytics.azure.com/v1" },
-        keyVault: { url: "https://myvault.vault.azure.net/" },
+        keyVault: { url: "https://myvault.vault.azure.net/", disableChallengeResourceVerification: false },
         tables: {},
       },
     };
@@ -224,6 +224,14 @@ const VALID: readonly [SettingName, string, (c: AppConfig) => unknown, unknown][
   ["KEY_VAULT_CA_CERT_FILE", caFile, (c) => c.endpoints.keyVault.ca, CERT_PEM],
   ["TABLES_CA_CERT_FILE", caFile, (c) => c.endpoints.tables.ca, CERT_PEM],
   ["AUTHORITY_CA_CERT_FILE", caFile, (c) => c.endpoints.authorityCa, CERT_PEM],
+  [
+    "KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION",
+    "true",
+    (c) => c.endpoints.keyVault.disableChallengeResourceVerification,
+    true,
+  ],
+  // A CA file alone does not switch the challenge check off.
+  ["KEY_VAULT_CA_CERT_FILE", caFile, (c) => c.endpoints.keyVault.disableChallengeResourceVerification, false],
 ];
 
 describe("loadConfig: valid values", () => {
@@ -332,7 +340,10 @@ const INVALID: readonly [SettingName, string, string | undefined][] = [
   ["BUNDLE_ROTATION_SCHEDULE", "0 0 0 * * 1#2", "bad day-of-week field"],
   ["BUNDLE_ROTATION_SCHEDULE", "0 0 0 * * 5-7", "bad day-of-week field"],
   ["ALERT_AUTH", "key", undefined],
-  ["ALERT_AUDIENCE", "api://spire autopilot", "must not contain whitespace"],
+  ["ALERT_AUDIENCE", "api://spire autopilot", undefined],
+  ["ALERT_AUDIENCE", "spire-autopilot", undefined],
+  ["ALERT_AUDIENCE", "api://a,api://b,api://c", "at most two audiences"],
+  ["KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION", "yes", undefined],
   ["ALERT_TENANT_ID", "contoso.onmicrosoft.com", undefined],
   ["AZURE_CLIENT_ID", "my-identity", undefined],
   ["AZURE_CREDENTIAL", "cli", undefined],
@@ -738,6 +749,7 @@ describe("SETTINGS", () => {
       AZURE_CREDENTIAL: "default",
       ARM_ENDPOINT: "https://management.azure.com",
       LOGS_ENDPOINT: "https://api.loganalytics.azure.com/v1",
+      KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: "false",
     });
   });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { analyzeKql, normalizeKustoType } from "../../sandbox/azure/logs/kusto.js";
 import { LogStore } from "../../sandbox/azure/logs/store.js";
 import { KQL_QUERIES, listKqlFiles, loadKql } from "../../shared/kql/index.js";
+import { debugHidden, readServerLogLevel } from "../../shared/kql/server-log-level.js";
 import { LOG_TABLES } from "../../shared/kql/tables.js";
 
 const MIN = 60_000;
@@ -116,5 +117,30 @@ describe("the product's .kql files", () => {
       last_revision: "app1--r2",
       last_reason: "agent-crashed",
     });
+  });
+
+  it("spire-server-log-level: a DEBUG server shows debug lines and signings", () => {
+    const result = sampleStore().query(loadKql("spire-server-log-level"));
+    const rows = result.rows.map((r) => Object.fromEntries(result.columns.map((c, i) => [c.name, r[i]])));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ lines: 6, debug_lines: 4, info_lines: 2, signings: 4, attestations: 0 });
+  });
+
+  it("spire-server-log-level: an INFO server shows attestations and renewals but no debug line", () => {
+    const store = new LogStore();
+    for (const [msg, minutesAgo] of [
+      ["Agent attestation request completed", 3],
+      ["Renewing agent SVID", 2],
+    ] as const) {
+      store.ingestSyslog(JSON.stringify({ level: "info", msg, time: ago(minutesAgo * MIN).toISOString() }));
+    }
+    const result = store.query(loadKql("spire-server-log-level"));
+    const rows = result.rows.map((r) => Object.fromEntries(result.columns.map((c, i) => [c.name, r[i]])));
+    expect(rows[0]).toMatchObject({ lines: 2, debug_lines: 0, info_lines: 2, signings: 0, attestations: 1 });
+    const columnDescriptors = result.columns.map((c) => ({ name: c.name, type: c.type }));
+    const summary = readServerLogLevel({ name: "t", columnDescriptors, rows: result.rows } as never);
+    expect(summary).toMatchObject({ lines: 2, debugLines: 0, infoLines: 2, signings: 0 });
+    expect(debugHidden(summary, ago(10 * MIN))).toBe(true);
+    expect(debugHidden(summary, ago(1 * MIN))).toBe(false);
   });
 });

@@ -179,6 +179,19 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
     );
   });
 
+  it("succeeds on attestation, at once and saying why, when the server's log level hides signings", async () => {
+    const note = 'the SPIRE server\'s log level hides workload signings: set log_level = "DEBUG"';
+    const s = await run({
+      reattestVerify: () => ok({ agentAttested: true, svidSigned: "unknown", svidNote: note }),
+    });
+    const out = s.output as ReattestOutput;
+    expect(out).toMatchObject({
+      outcome: "succeeded",
+      checks: { agentAttested: true, svidSigned: "unknown", svidNote: note },
+    });
+    expect(harness.callsOf(Activities.reattestVerify)).toHaveLength(1);
+  });
+
   it("accepts a run without log checks (svidSigned undefined when no workspace is configured)", async () => {
     const s = await run({ reattestVerify: () => ok({ agentAttested: true }) });
     expect((s.output as ReattestOutput).outcome).toBe("succeeded");

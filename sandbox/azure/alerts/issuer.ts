@@ -19,10 +19,14 @@ import { type RunningServer, type ServerTls, sendJson, startHttpsServer } from "
 export const ACTION_GROUP_APP_ID = "461e8683-5575-4561-ac7f-899cc907d62a";
 export const SECURE_WEBHOOK_ROLE = "ActionGroupsSecureWebhook";
 
+/**
+ * A signing key as Entra's discovery/v2.0/keys serves it: no `alg` member (the token header names
+ * RS256), so a receiver that does not pin the algorithm would accept RS384/RS512 under the same key.
+ * https://login.microsoftonline.com/common/discovery/v2.0/keys
+ */
 export interface Jwk {
   kty: "RSA";
   use: "sig";
-  alg: "RS256";
   kid: string;
   x5t: string;
   n: string;
@@ -33,6 +37,8 @@ export interface TokenIssuer extends RunningServer {
   /** The v1 issuer claim for a tenant: https://sts.windows.net/<tenant>/ */
   issuerFor(tenantId: string): string;
   jwks(): { keys: Jwk[] };
+  /** How many times the JWKS was fetched (any tenant, v1 or v2 path). */
+  keysFetches(): number;
   /** A token as an action group sends it to a secure webhook. */
   webhookToken(opts: {
     tenantId: string;
@@ -40,8 +46,11 @@ export interface TokenIssuer extends RunningServer {
     lifetimeSeconds?: number;
     roles?: string[];
   }): string;
-  /** Signs arbitrary claims with the issuer's key (tests of token validation). */
-  sign(claims: Record<string, unknown>): string;
+  /**
+   * Signs arbitrary claims with the issuer's key (tests of token validation); `header` overrides
+   * members of the JOSE header (a foreign kid, another RSA algorithm).
+   */
+  sign(claims: Record<string, unknown>, header?: { kid?: string; alg?: "RS256" | "RS384" | "RS512" }): string;
 }
 
 const b64url = (data: Buffer | string) => Buffer.from(data).toString("base64url");
@@ -55,12 +64,17 @@ export async function startTokenIssuer(options: { tls: ServerTls; port?: number 
       .update(publicKey.export({ format: "der", type: "spki" }))
       .digest(),
   );
-  const jwk: Jwk = { kty: "RSA", use: "sig", alg: "RS256", kid, x5t: kid, n: pub.n ?? "", e: pub.e ?? "" };
+  const jwk: Jwk = { kty: "RSA", use: "sig", kid, x5t: kid, n: pub.n ?? "", e: pub.e ?? "" };
+  let fetches = 0;
 
-  const signClaims = (claims: Record<string, unknown>): string => {
-    const header = b64url(JSON.stringify({ typ: "JWT", alg: "RS256", x5t: kid, kid }));
+  const signClaims = (
+    claims: Record<string, unknown>,
+    override: { kid?: string; alg?: "RS256" | "RS384" | "RS512" } = {},
+  ): string => {
+    const alg = override.alg ?? "RS256";
+    const header = b64url(JSON.stringify({ typ: "JWT", alg, x5t: kid, kid: override.kid ?? kid }));
     const body = b64url(JSON.stringify(claims));
-    const signature = sign("sha256", Buffer.from(`${header}.${body}`), key);
+    const signature = sign(`sha${alg.slice(2)}`, Buffer.from(`${header}.${body}`), key);
     return `${header}.${body}.${b64url(signature)}`;
   };
   const issuerFor = (tenantId: string) => `https://sts.windows.net/${tenantId}/`;
@@ -69,6 +83,7 @@ export async function startTokenIssuer(options: { tls: ServerTls; port?: number 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "https://localhost").pathname;
     if (/^\/[^/]+\/discovery(\/v2\.0)?\/keys$/.test(path)) {
+      fetches++;
       sendJson(res, 200, { keys: [jwk] });
       return;
     }
@@ -106,6 +121,7 @@ export async function startTokenIssuer(options: { tls: ServerTls; port?: number 
     ...server,
     issuerFor,
     jwks: () => ({ keys: [jwk] }),
+    keysFetches: () => fetches,
     sign: signClaims,
     webhookToken({ tenantId, audience, lifetimeSeconds = 3600, roles = [SECURE_WEBHOOK_ROLE] }) {
       const now = Math.floor(Date.now() / 1000);
