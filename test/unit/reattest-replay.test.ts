@@ -52,13 +52,15 @@ afterEach(async () => {
   await harness?.dispose();
 });
 
-function run(overrides?: Parameters<typeof stubs>[0], inp: ReattestInput = input, timeScale = 1000) {
+// Real milliseconds of each episode count as virtual seconds at 1000x: under a loaded machine that ate
+// the 60 s revision budget. 100x keeps every wait short and the budgets honest.
+function run(overrides?: Parameters<typeof stubs>[0], inp: ReattestInput = input, timeScale = 100) {
   harness = new ReplayHarness({
     orchestrations: { [REATTEST_ORCHESTRATION]: reattestOrchestrator },
     activities: stubs(overrides),
     timeScale,
   });
-  return harness.run(REATTEST_ORCHESTRATION, inp, reattestInstanceId(inp.app));
+  return harness.run(REATTEST_ORCHESTRATION, inp, reattestInstanceId(inp.app), 40_000);
 }
 
 describe("reattest orchestration (replayed by durable-functions, activities stubbed)", () => {
@@ -138,7 +140,7 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
       input,
       // Each attempt's real milliseconds count as virtual seconds here, as attempts' own time counts
       // against the retry timeout in Azure; keep the scale low enough not to eat the margin.
-      500,
+      200,
     );
     const out = s.output as ReattestOutput;
     expect(out.outcome).toBe("failed");
@@ -158,7 +160,7 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
       input,
       // Each attempt's real milliseconds count as virtual seconds here, as attempts' own time counts
       // against the retry timeout in Azure; keep the scale low enough not to eat the margin.
-      500,
+      200,
     );
     expect((s.output as ReattestOutput).outcome).toBe("succeeded");
     expect(harness.callsOf(Activities.reattestApplyToken)).toHaveLength(14);
