@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import type { DurableClient } from "durable-functions";
+import { startReattest } from "../orchestrations/reattest.start.js";
 import { parseCommonAlert } from "../shared/alerts.js";
 import type { AppConfig } from "../shared/config.js";
 import { type AppLookup, refusal } from "../shared/containerapp/lookup.js";
@@ -7,13 +8,13 @@ import { createLogger } from "../shared/logging.js";
 import { mapLimited } from "../shared/spire/paging.js";
 import type { WebhookAuthResult } from "../shared/webhookAuth.js";
 import { json, problem, readJsonBody } from "./http.js";
-import { startReattest } from "./reattest.js";
+import { unavailableResponse } from "./unavailable.js";
 
 /** ARM GETs in flight for one alert: enough for a burst of apps, not a flood against ARM's limits. */
 export const ALERT_LOOKUP_CONCURRENCY = 8;
 
 export interface AlertDeps {
-  config: Pick<AppConfig, "apps" | "alerts">;
+  config: Pick<AppConfig, "apps" | "alerts" | "reattest">;
   lookupApp(name: string): Promise<AppLookup>;
   /** Set when ALERT_AUTH=entra: the function is anonymous and the token is checked here. */
   authenticate?: (authorization: string | null) => Promise<WebhookAuthResult>;
@@ -61,12 +62,19 @@ export function alertsHttpHandler(deps: AlertDeps) {
     const alreadyRunning: string[] = [];
     const coolingDown: string[] = [];
     for (const app of alert.apps) {
-      const outcome = await startReattest(
-        client,
-        { app, trigger: "alert", reason: `${alert.rule} (${alert.alertId})` },
-        deps.config.alerts.cooldownSeconds,
-        false,
-      );
+      let outcome: Awaited<ReturnType<typeof startReattest>>;
+      try {
+        outcome = await startReattest(
+          client,
+          { app, trigger: "alert", reason: `${alert.rule} (${alert.alertId})` },
+          { cooldownSeconds: deps.config.alerts.cooldownSeconds, timing: deps.config.reattest },
+        );
+      } catch (err) {
+        // The action group retries a 5xx; the apps already started stay started (one run per app).
+        const outage = unavailableResponse(err);
+        if (!outage) throw err;
+        return outage;
+      }
       (outcome.kind === "started" ? started : outcome.kind === "running" ? alreadyRunning : coolingDown).push(
         app,
       );

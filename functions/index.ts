@@ -3,9 +3,9 @@ import { app } from "@azure/functions";
 import * as df from "durable-functions";
 import { registerReattestActivities } from "../activities/reattest.js";
 import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
-import { type AzureClients, createAzureClients } from "../shared/azure/clients.js";
 import { loadConfig } from "../shared/config.js";
 import { lookupApp } from "../shared/containerapp/lookup.js";
+import { getServices } from "../shared/services.js";
 import { createWebhookAuthenticator } from "../shared/webhookAuth.js";
 import { alertsHttpHandler } from "./alerts.js";
 import { healthHandler } from "./health.js";
@@ -16,12 +16,9 @@ import { reattestHttpHandler } from "./reattest.js";
 // error naming every problem, rather than at the first request or timer.
 const config = loadConfig();
 
-let clients: AzureClients | undefined;
-const azure = () => {
-  clients ??= createAzureClients(config);
-  return clients;
-};
-const lookup = (name: string) => lookupApp(azure().containerApps, config, name);
+// One composition root: triggers reach Azure through the same Services the activities use, built
+// on the first request (loading makes no network call).
+const lookup = (name: string) => lookupApp(getServices(config).containerApps, config, name);
 
 app.http("health", {
   route: "health",

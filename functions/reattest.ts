@@ -1,20 +1,16 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import type { DurableClient } from "durable-functions";
 import { z } from "zod";
-import {
-  REATTEST_ORCHESTRATION,
-  type ReattestInput,
-  type ReattestOutput,
-  reattestInstanceId,
-} from "../orchestrations/reattest.js";
+import { startReattest } from "../orchestrations/reattest.start.js";
 import type { AppConfig } from "../shared/config.js";
 import { type AppLookup, refusal } from "../shared/containerapp/lookup.js";
 import { createLogger } from "../shared/logging.js";
 import { parseAppName } from "../shared/spiffe/index.js";
 import { json, problem, readJsonBody } from "./http.js";
+import { unavailableResponse } from "./unavailable.js";
 
 export interface ReattestDeps {
-  config: Pick<AppConfig, "apps" | "alerts">;
+  config: Pick<AppConfig, "apps" | "alerts" | "reattest">;
   lookupApp(name: string): Promise<AppLookup>;
 }
 
@@ -24,8 +20,6 @@ const bodySchema = z
     force: z.boolean().optional(),
   })
   .strict();
-
-const RUNNING = new Set(["Running", "Pending", "Suspended"]);
 
 /** 202 pointing at an instance, with the durable status URLs (Location = status query). */
 function accepted(
@@ -37,43 +31,6 @@ function accepted(
   const check = client.createCheckStatusResponse(request, instanceId);
   const links = client.createHttpManagementPayload(instanceId);
   return json(202, { ...links, ...extra }, Object.fromEntries(check.headers.entries()));
-}
-
-export type StartOutcome =
-  | { kind: "started"; instanceId: string }
-  | { kind: "running"; instanceId: string }
-  | { kind: "coolingDown"; instanceId: string; lastRun: string; outcome: string };
-
-/**
- * Start the app's re-attestation unless one is running (one instance per app) or, without force, one
- * finished within the cooldown. Shared by the HTTP trigger and the alert webhook.
- */
-export async function startReattest(
-  client: DurableClient,
-  input: ReattestInput,
-  cooldownSeconds: number,
-  force: boolean,
-  now = Date.now(),
-): Promise<StartOutcome> {
-  const instanceId = reattestInstanceId(input.app);
-  const existing = await client.getStatus(instanceId).catch(() => undefined);
-  if (existing && RUNNING.has(String(existing.runtimeStatus))) return { kind: "running", instanceId };
-  if (existing && !force) {
-    const finished = new Date(existing.lastUpdatedTime).getTime();
-    if (now - finished < cooldownSeconds * 1000) {
-      const outcome = (existing.output as ReattestOutput | null)?.outcome ?? String(existing.runtimeStatus);
-      return { kind: "coolingDown", instanceId, lastRun: new Date(finished).toISOString(), outcome };
-    }
-  }
-  try {
-    await client.startNew(REATTEST_ORCHESTRATION, { instanceId, input });
-  } catch (err) {
-    // Another request won the race to start it: that one is the run.
-    const again = await client.getStatus(instanceId).catch(() => undefined);
-    if (again && RUNNING.has(String(again.runtimeStatus))) return { kind: "running", instanceId };
-    throw err;
-  }
-  return { kind: "started", instanceId };
 }
 
 export function reattestHttpHandler(deps: ReattestDeps) {
@@ -102,13 +59,23 @@ export function reattestHttpHandler(deps: ReattestDeps) {
     const refused = refusal(await deps.lookupApp(app), deps.config);
     if (refused) return problem(refused.status, refused.error);
 
-    const input: ReattestInput = { app, trigger: "http", reason: parsed.data.reason };
-    const outcome = await startReattest(
-      client,
-      input,
-      deps.config.alerts.cooldownSeconds,
-      parsed.data.force === true,
-    );
+    let outcome: Awaited<ReturnType<typeof startReattest>>;
+    try {
+      outcome = await startReattest(
+        client,
+        { app, trigger: "http", reason: parsed.data.reason },
+        {
+          cooldownSeconds: deps.config.alerts.cooldownSeconds,
+          timing: deps.config.reattest,
+          force: parsed.data.force === true,
+        },
+      );
+    } catch (err) {
+      const outage = unavailableResponse(err);
+      if (!outage) throw err;
+      log.warn("re-attestation not started: task hub unavailable", { app });
+      return outage;
+    }
     log.info("re-attestation requested", { app, outcome: outcome.kind, instanceId: outcome.instanceId });
     if (outcome.kind === "coolingDown") {
       return problem(

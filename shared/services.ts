@@ -239,9 +239,12 @@ export function createServices(config: AppConfig, options: ServicesOptions = {})
 
 let current: Services | undefined;
 
-/** This process's services, built from loadConfig() on first use. */
-export function getServices(): Services {
-  current ??= createServices(loadConfig());
+/**
+ * This process's services, built on first use from `config` (the composition root passes the one
+ * it validated at load) or else loadConfig(). Triggers and activities share them.
+ */
+export function getServices(config?: AppConfig): Services {
+  current ??= createServices(config ?? loadConfig());
   return current;
 }
 

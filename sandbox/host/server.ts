@@ -12,7 +12,7 @@ import type {
 } from "@azure/functions";
 import { HostClock, setVirtualTimeout } from "./clock.js";
 import { type CoreBinding, type CoreHandler, getRegistrations, type Registration } from "./core-shim.js";
-import { DurableEngine, EngineError } from "./durable/engine.js";
+import { DurableEngine, EngineError, type OverridableStates } from "./durable/engine.js";
 import { InstanceStore, type RuntimeStatus } from "./durable/store.js";
 import { type AuthLevel, authorize, authorizeSystem, type HostKeys, loadOrCreateKeys } from "./keys.js";
 import { type CompiledRoute, compileRoute } from "./routes.js";
@@ -63,7 +63,11 @@ interface TimerFunction {
 interface HostJson {
   extensions?: {
     http?: { routePrefix?: string };
-    durableTask?: { hubName?: string; maxConcurrentActivityFunctions?: number };
+    durableTask?: {
+      hubName?: string;
+      maxConcurrentActivityFunctions?: number;
+      overridableExistingInstanceStates?: string;
+    };
   };
 }
 
@@ -79,6 +83,26 @@ class HttpError extends Error {
     super(message);
   }
 }
+
+/** host.json's value, by the extension's enum names (JSON.NET parses them case-insensitively). */
+function overridableStates(value: string | undefined): OverridableStates | undefined {
+  if (value === undefined) return undefined;
+  const known = (["NonRunningStates", "AnyState"] as const).find(
+    (n) => n.toLowerCase() === value.toLowerCase(),
+  );
+  if (!known) {
+    throw new Error(
+      `host.json extensions.durableTask.overridableExistingInstanceStates is "${value}"; the extension knows AnyState and NonRunningStates`,
+    );
+  }
+  return known;
+}
+
+const queryFlag = (url: URL, name: string): boolean | undefined => {
+  // The extension's TryGetBooleanQueryParameterValue: bool.TryParse, so True/true/TRUE, else unset.
+  const v = url.searchParams.get(name)?.toLowerCase();
+  return v === "true" ? true : v === "false" ? false : undefined;
+};
 
 function triggerOf(reg: Registration): CoreBinding {
   const trigger = Object.values(reg.metadata.bindings).find((b) => /trigger$/i.test(b.type));
@@ -144,6 +168,9 @@ export class FunctionsHost {
       invokeActivity: (n, input) => this.invoke(n, this.activities.get(n)!, input, []),
       log: (m) => this.log(`[durable] ${m}`),
       maxConcurrentActivities: hostJson.extensions?.durableTask?.maxConcurrentActivityFunctions ?? 8,
+      overridableExistingInstanceStates: overridableStates(
+        hostJson.extensions?.durableTask?.overridableExistingInstanceStates,
+      ),
     });
   }
 
@@ -374,11 +401,14 @@ export class FunctionsHost {
       const server = createServer((req, res) => {
         this.route(req, res).catch((err) => {
           const status = err instanceof HttpError || err instanceof EngineError ? err.status : 500;
-          if (status === 500) this.log(`[host] error: ${(err as Error).stack ?? err}`);
+          const body = err instanceof EngineError ? err.body : undefined;
+          if (status === 500 && body === undefined) this.log(`[host] error: ${(err as Error).stack ?? err}`);
           if (!res.headersSent) {
             res.writeHead(status, { "content-type": "application/json" });
             res.end(
-              JSON.stringify({ error: status === 500 ? "Internal Server Error" : (err as Error).message }),
+              JSON.stringify(
+                body ?? { error: status === 500 ? "Internal Server Error" : (err as Error).message },
+              ),
             );
           } else {
             res.destroy();
@@ -525,6 +555,27 @@ export class FunctionsHost {
     url: URL,
     rest: string,
     method: string,
+  ): Promise<void> {
+    try {
+      await this.durableApiRoute(req, res, url, rest, method);
+    } catch (err) {
+      // HttpApiHandler answers "no such instance / route" (404) and "already finished" (410) with
+      // request.CreateResponse(status): an empty body.
+      const status = err instanceof HttpError || err instanceof EngineError ? err.status : 0;
+      if ((status === 404 || status === 410) && !res.headersSent) {
+        res.writeHead(status).end();
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private async durableApiRoute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    rest: string,
+    method: string,
   ) {
     const send = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { "content-type": "application/json", ...headers });
@@ -536,7 +587,12 @@ export class FunctionsHost {
     if (parts[0] === "orchestrators" && method === "POST" && parts[1]) {
       const record = this.engine.startNew(parts[1], parts[2], body);
       const links = this.managementPayload(record.instanceId);
-      send(202, { id: record.instanceId, ...links }, { location: links.statusQueryGetUri });
+      // CreateCheckStatusResponseMessage: Location and Retry-After 10.
+      send(
+        202,
+        { id: record.instanceId, ...links },
+        { location: links.statusQueryGetUri, "retry-after": "10" },
+      );
       return;
     }
     if (parts[0] !== "instances") throw new HttpError(404, `Unknown durable task endpoint /${rest}`);
@@ -559,27 +615,34 @@ export class FunctionsHost {
     const op = parts[2];
     if (!op) {
       if (method === "GET") {
-        const view = this.engine.getStatus(id, url.searchParams.get("showHistory") === "true");
+        // HttpApiHandler.HandleGetStatusRequestAsync (Azure/azure-functions-durable-extension):
+        // the same answers on the public webhook and on the RPC endpoint durable-functions calls.
+        const view = this.engine.getStatus(id, {
+          showHistory: queryFlag(url, "showHistory"),
+          showHistoryOutput: queryFlag(url, "showHistoryOutput"),
+          showInput: queryFlag(url, "showInput"),
+        });
         if (!view) {
-          send(404, { error: `No instance with ID "${id}"` });
+          // request.CreateResponse(HttpStatusCode.NotFound): no body at all.
+          res.writeHead(404).end();
           return;
         }
-        const status =
-          view.runtimeStatus === "Completed"
-            ? 200
-            : view.runtimeStatus === "Failed" || view.runtimeStatus === "Terminated"
-              ? 400
-              : 202;
-        const headers: Record<string, string> =
-          status === 202
-            ? { location: this.managementPayload(id).statusQueryGetUri, "retry-after": "1" }
-            : {};
+        const running = ["Running", "Pending", "Suspended"].includes(view.runtimeStatus);
+        const status = running
+          ? 202
+          : view.runtimeStatus === "Failed" && queryFlag(url, "returnInternalServerErrorOnFailure")
+            ? 500
+            : 200;
+        // Location is the request's own URL; Retry-After 5 s ("some clients will otherwise retry
+        // in a tight loop").
+        const headers: Record<string, string> = running ? { location: url.href, "retry-after": "5" } : {};
         send(status, view, headers);
         return;
       }
       if (method === "DELETE") {
         const n = this.engine.purge(id);
-        send(n > 0 ? 200 : 404, { instancesDeleted: n });
+        if (n === 0) throw new HttpError(404, `No instance with ID "${id}"`);
+        send(200, { instancesDeleted: n });
         return;
       }
       throw new HttpError(405, `${method} is not supported on an instance`);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { InvocationContext } from "@azure/functions";
 import type { OrchestrationHandler } from "durable-functions";
 import { HostClock } from "./clock.js";
-import { DurableEngine, type StatusView } from "./durable/engine.js";
+import { DurableEngine, type OverridableStates, type StatusView } from "./durable/engine.js";
 import type { HistoryEvent } from "./durable/history.js";
 import { InstanceStore } from "./durable/store.js";
 
@@ -29,6 +29,8 @@ export interface ReplayHarnessOptions {
   activities: Record<string, ActivityStub>;
   /** Virtual ms per real ms for durable timers; large values make waits instant. */
   timeScale?: number;
+  /** As host.json's extensions.durableTask.overridableExistingInstanceStates. */
+  overridableExistingInstanceStates?: OverridableStates;
 }
 
 export interface ActivityCall {
@@ -63,6 +65,7 @@ export class ReplayHarness {
         return await opts.activities[n]!(input, count);
       },
       log: () => undefined,
+      overridableExistingInstanceStates: opts.overridableExistingInstanceStates,
     });
   }
 
@@ -75,7 +78,7 @@ export class ReplayHarness {
   }
 
   history(instanceId: string): HistoryEvent[] {
-    return this.engine.getStatus(instanceId, true)?.history ?? [];
+    return this.engine.rawHistory(instanceId);
   }
 
   async raiseEvent(instanceId: string, name: string, value: unknown): Promise<void> {

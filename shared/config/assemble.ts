@@ -55,6 +55,8 @@ export interface AppConfig {
   fleet: { tableName: string; tablesEndpoint?: string };
   schedules: { healthSweep: string; bundleRotation: string };
   alerts: { auth: AlertAuth; cooldownSeconds: number };
+  /** Passed to each run in its input: orchestrations never read settings themselves. */
+  reattest: { revisionTimeoutSeconds: number; verifyTimeoutSeconds: number };
   endpoints: {
     arm: ServiceEndpoint;
     logs: ServiceEndpoint;
@@ -139,6 +141,10 @@ export function assemble(v: Values): AppConfig {
     fleet: compact({ tableName: v.FLEET_TABLE_NAME, tablesEndpoint: v.FLEET_TABLES_ENDPOINT }),
     schedules: { healthSweep: v.HEALTH_SWEEP_SCHEDULE, bundleRotation: v.BUNDLE_ROTATION_SCHEDULE },
     alerts: { auth, cooldownSeconds: v.ALERT_COOLDOWN_SECONDS },
+    reattest: {
+      revisionTimeoutSeconds: v.REATTEST_REVISION_TIMEOUT_SECONDS,
+      verifyTimeoutSeconds: v.REATTEST_VERIFY_TIMEOUT_SECONDS,
+    },
     endpoints: compact({
       arm: endpoint(v.ARM_ENDPOINT, v.ARM_CA_CERT_FILE),
       logs: endpoint(v.LOGS_ENDPOINT, v.LOGS_CA_CERT_FILE),

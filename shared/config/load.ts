@@ -63,6 +63,20 @@ function applyRules(ctx: RuleContext): ConfigProblem[] {
       if (rule.applies(ctx) && !ctx.given(rule.setting)) problems.push(missing(rule.setting, rule.when));
       continue;
     }
+    if (rule.kind === "coversSum") {
+      const total = rule.covers.map((name) => ctx.value(name) as number | undefined);
+      const have = ctx.value(rule.setting) as number | undefined;
+      // Only between valid values: an invalid one is reported on its own already.
+      if (have === undefined || total.some((t) => t === undefined)) continue;
+      if (have < total.reduce<number>((sum, t) => sum + (t ?? 0), 0)) {
+        problems.push({
+          settings: [rule.setting, ...rule.covers],
+          kind: "conflict",
+          message: `${rule.setting} is shorter than ${rule.covers.join(" + ")}: ${rule.because}; raise ${rule.setting} or lower the others`,
+        });
+      }
+      continue;
+    }
     const [a, b] = rule.settings;
     if (ctx.given(a) && ctx.given(b)) {
       problems.push({

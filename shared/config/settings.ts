@@ -36,6 +36,7 @@ export type SettingGroup =
   | "fleet"
   | "schedules"
   | "alerts"
+  | "reattest"
   | "endpoints";
 
 type Presence = "required" | "default" | "optional";
@@ -132,10 +133,11 @@ export const SETTING_TABLE = {
     example: "spire-server",
     schema: dockerContainerName,
   }),
-  JOIN_TOKEN_TTL_SECONDS: withDefault("600", {
+  JOIN_TOKEN_TTL_SECONDS: withDefault("1200", {
     group: "spire",
-    description: "lifetime of a join token in seconds, a whole number from 60 to 86400",
-    example: "600",
+    description:
+      "lifetime of a join token in seconds, a whole number from 60 to 86400, at least REATTEST_REVISION_TIMEOUT_SECONDS + REATTEST_VERIFY_TIMEOUT_SECONDS",
+    example: "1200",
     schema: wholeNumber(60, 86400),
   }),
   RUN_COMMAND_COOLDOWN_SECONDS: withDefault("10", {
@@ -285,6 +287,20 @@ export const SETTING_TABLE = {
     example: "900",
     schema: wholeNumber(0, 86400),
   }),
+  REATTEST_REVISION_TIMEOUT_SECONDS: withDefault("600", {
+    group: "reattest",
+    description:
+      "how long a re-attestation waits for the new revision to run, in seconds, a whole number from 60 to 3600",
+    example: "600",
+    schema: wholeNumber(60, 3600),
+  }),
+  REATTEST_VERIFY_TIMEOUT_SECONDS: withDefault("300", {
+    group: "reattest",
+    description:
+      "how long a re-attestation waits for the new agent to attest (and its workload SVID), in seconds, a whole number from 60 to 3600",
+    example: "300",
+    schema: wholeNumber(60, 3600),
+  }),
   ARM_ENDPOINT: withDefault("https://management.azure.com", {
     group: "endpoints",
     description: "Azure Resource Manager endpoint, https",
@@ -344,6 +360,14 @@ export interface RuleContext {
 type Rule =
   | { kind: "requires"; setting: SettingName; when: string; applies: (c: RuleContext) => boolean }
   | {
+      /** `setting` (a duration) must be at least the sum of the `covers` durations. */
+      kind: "coversSum";
+      setting: SettingName;
+      covers: readonly SettingName[];
+      /** Why, shown in the error: what must still hold when those durations have passed. */
+      because: string;
+    }
+  | {
       kind: "exactlyOne";
       settings: readonly [SettingName, SettingName];
       when: string;
@@ -400,5 +424,14 @@ export const RULES: readonly Rule[] = [
     setting: "ALERT_TENANT_ID",
     when: "ALERT_AUTH=entra",
     applies: (c) => c.value("ALERT_AUTH") === "entra",
+  },
+  // A token that expires before its agent attests makes every slow-but-healthy run fail, and the
+  // retry after the cooldown fails the same way.
+  {
+    kind: "coversSum",
+    setting: "JOIN_TOKEN_TTL_SECONDS",
+    covers: ["REATTEST_REVISION_TIMEOUT_SECONDS", "REATTEST_VERIFY_TIMEOUT_SECONDS"],
+    because:
+      "the join token is created before the new revision starts and must still be valid when its agent attests",
   },
 ];

@@ -206,6 +206,28 @@ describe("durable orchestrations", () => {
       body: "null",
     });
     expect(again.status).toBe(500);
+    // What the durable client got: the extension's answer under NonRunningStates (host.json).
+    const rpc = await fetch(`${host.url}/durabletask/orchestrators/sampleWaiter/fixed-id-1`, {
+      method: "POST",
+      body: "null",
+    });
+    expect(rpc.status).toBe(500);
+    expect(await rpc.json()).toMatchObject({
+      ExceptionMessage: "An Orchestration instance with the status Running already exists.",
+      ExceptionType: "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException",
+    });
+    await fetch(`${host.url}/api/samples/terminate/${id}?code=${key}`, { method: "POST" });
+    // A finished instance is overridable: the same id starts again.
+    await until(id, finished);
+    expect(
+      (
+        await fetch(`${host.url}/durabletask/orchestrators/sampleWaiter/fixed-id-1`, {
+          method: "POST",
+          body: "null",
+        })
+      ).status,
+    ).toBe(202);
+    await until(id, (st) => st.runtimeStatus === "Running");
     await fetch(`${host.url}/api/samples/terminate/${id}?code=${key}`, { method: "POST" });
   });
 
@@ -217,6 +239,149 @@ describe("durable orchestrations", () => {
     const res = await fetch(`${base}?code=${host.keys.systemKeys.durabletask_extension}`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as Status).runtimeStatus).toBe("Completed");
+  });
+});
+
+// The management API as the extension answers it (HttpApiHandler.HandleGetStatusRequestAsync and
+// DurableClient.GetDurableOrchestrationStatusAsync in Azure/azure-functions-durable-extension).
+describe("management API, as the Durable Functions extension answers it", () => {
+  const webhook = (id: string, query = "") =>
+    `${host.url}/runtime/webhooks/durabletask/instances/${id}?code=${host.keys.systemKeys.durabletask_extension}${query}`;
+
+  it("answers 200 for a Failed instance (500 only with returnInternalServerErrorOnFailure), with the extension's failure prefix", async () => {
+    const id = await start("sampleFails", null);
+    await until(id, finished);
+    const res = await fetch(webhook(id));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("location")).toBeNull();
+    const body = (await res.json()) as Status;
+    expect(body.runtimeStatus).toBe("Failed");
+    expect(body.output).toMatch(/^Orchestrator function 'sampleFails' failed: sample orchestration failure/);
+    expect((await fetch(webhook(id, "&returnInternalServerErrorOnFailure=true"))).status).toBe(500);
+    // The RPC endpoint durable-functions' getStatus calls is the same handler.
+    expect((await fetch(`${host.url}/durabletask/instances/${id}`)).status).toBe(200);
+  });
+
+  it("answers 200 for a Terminated instance", async () => {
+    const id = await start("sampleWaiter", null);
+    await until(id, (st) => st.runtimeStatus === "Running");
+    await fetch(`${host.url}/api/samples/terminate/${id}?code=${key}`, { method: "POST" });
+    await until(id, finished);
+    const res = await fetch(webhook(id));
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Status).runtimeStatus).toBe("Terminated");
+  });
+
+  it("answers a running instance 202 with Retry-After 5 and its own URL as Location", async () => {
+    const id = await start("sampleWaiter", null);
+    await until(id, (st) => st.runtimeStatus === "Running");
+    const url = webhook(id);
+    const res = await fetch(url);
+    expect(res.status).toBe(202);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect(res.headers.get("location")).toBe(url);
+    await fetch(`${host.url}/api/samples/terminate/${id}?code=${key}`, { method: "POST" });
+  });
+
+  it("writes createdTime and lastUpdatedTime in whole seconds", async () => {
+    const id = await start("sampleSequence", { steps: 1 });
+    await until(id, finished);
+    const body = (await (await fetch(webhook(id))).json()) as {
+      createdTime: string;
+      lastUpdatedTime: string;
+    };
+    expect(body.createdTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(body.lastUpdatedTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const listed = (await (await fetch(`${host.url}/durabletask/instances/`)).json()) as Array<{
+      createdTime: string;
+    }>;
+    expect(listed.every((s) => /:\d\dZ$/.test(s.createdTime))).toBe(true);
+  });
+
+  it("shows history as historyEvents in the extension's shape", async () => {
+    const id = await start("sampleSequence", { steps: 2 });
+    await until(id, finished);
+    const plain = (await (await fetch(webhook(id, "&showHistory=true"))).json()) as {
+      history?: unknown;
+      historyEvents: Array<Record<string, unknown>>;
+    };
+    expect(plain.history).toBeUndefined();
+    const types = plain.historyEvents.map((e) => e.EventType);
+    expect(types[0]).toBe("ExecutionStarted");
+    expect(types.at(-1)).toBe("ExecutionCompleted");
+    expect(types).not.toContain("TaskScheduled");
+    expect(types).not.toContain("OrchestratorStarted");
+    expect(types).not.toContain("OrchestratorCompleted");
+    expect(types.filter((t) => t === "TaskCompleted")).toHaveLength(2);
+    for (const e of plain.historyEvents) {
+      expect(e).not.toHaveProperty("EventId");
+      expect(e).not.toHaveProperty("IsPlayed");
+    }
+    expect(plain.historyEvents[0]).toMatchObject({ FunctionName: "sampleSequence" });
+    const done = plain.historyEvents.find((e) => e.EventType === "TaskCompleted")!;
+    expect(done).toMatchObject({ FunctionName: "sampleStep" });
+    expect(done).toHaveProperty("ScheduledTime");
+    expect(done).not.toHaveProperty("Result");
+    expect(done).not.toHaveProperty("TaskScheduledId");
+    expect(plain.historyEvents.at(-1)).toMatchObject({ OrchestrationStatus: "Completed" });
+    expect(plain.historyEvents.at(-1)).not.toHaveProperty("Result");
+
+    const withOutput = (await (
+      await fetch(webhook(id, "&showHistory=true&showHistoryOutput=true"))
+    ).json()) as { historyEvents: Array<Record<string, unknown>> };
+    // Step 0 returns 0 and step 1 returns 10, parsed from the stored JSON text.
+    expect(
+      withOutput.historyEvents.filter((e) => e.EventType === "TaskCompleted").map((e) => e.Result),
+    ).toEqual([0, 10]);
+    expect(withOutput.historyEvents.find((e) => e.EventType === "TaskCompleted")).toMatchObject({
+      Result: 0,
+    });
+  });
+
+  it("answers an unknown instance 404 with no body, on the webhook and the RPC endpoint", async () => {
+    for (const url of [webhook("no-such-instance"), `${host.url}/durabletask/instances/no-such-instance`]) {
+      const res = await fetch(url);
+      expect(res.status).toBe(404);
+      expect(await res.text()).toBe("");
+    }
+    // durable-functions' getStatus still reads that as "not found".
+    const viaClient = await fetch(`${host.url}/api/samples/status/no-such-instance?code=${key}`);
+    expect(viaClient.status).toBe(404);
+    expect(((await viaClient.json()) as { error: string }).error).toMatch(/replied with HTTP 404 response/);
+  });
+
+  it("waits the full retry interval after the last failed attempt before failing the call", async () => {
+    const id = await start("sampleRetry", { key: "last-wait", failTimes: 10, attempts: 2 });
+    expect(((await until(id, finished)).output as { failed: string }).failed).toMatch(/flaky failure 2/);
+    const { historyEvents } = (await (await fetch(webhook(id, "&showHistory=true"))).json()) as {
+      historyEvents: Array<{ EventType: string; Timestamp: string; FireAt?: string }>;
+    };
+    const timers = historyEvents.filter((e) => e.EventType === "TimerCreated");
+    const failures = historyEvents.filter((e) => e.EventType === "TaskFailed");
+    expect(failures).toHaveLength(2);
+    expect(timers).toHaveLength(2);
+    // 50 ms after the first failure, 100 ms (50 x 2) after the last one.
+    const waited = timers.map((t, i) => Date.parse(t.FireAt!) - Date.parse(failures[i]!.Timestamp));
+    expect(waited[0]).toBeGreaterThanOrEqual(45);
+    expect(waited[1]).toBeGreaterThanOrEqual(95);
+  });
+
+  it("stops retrying without a timer once retryTimeoutInMilliseconds has passed, and the call never returns (durable-js#629)", async () => {
+    const id = await start("sampleRetry", {
+      key: "budget",
+      failTimes: 100,
+      attempts: 50,
+      retryTimeoutMs: 120,
+    });
+    // Failures at ~0, ~50, ~150 ms: the third is past the 120 ms budget, so no further attempt.
+    const deadline = Date.now() + 10_000;
+    while (readJournal(journal).filter((e) => e.key === "budget").length < 3 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 800));
+    expect(readJournal(journal).filter((e) => e.key === "budget")).toHaveLength(3);
+    expect((await status(id)).runtimeStatus).toBe("Running");
+    await fetch(`${host.url}/api/samples/terminate/${id}?code=${key}`, { method: "POST" });
   });
 });
 

@@ -259,7 +259,7 @@ beforeAll(async () => {
       SPIRE_TRUST_DOMAIN: TD,
       SPIRE_SERVER_SOCKET: server.socketPath,
       APPS_RESOURCE_GROUP: RG,
-      JOIN_TOKEN_TTL_SECONDS: "600",
+      JOIN_TOKEN_TTL_SECONDS: "900",
     };
     services = createServices(loadConfig(env), { env, logSink: sink });
     spire = await services.spire();

@@ -74,7 +74,7 @@ describe("loadConfig: defaults", () => {
         trustDomain: "aim.microsoft.com",
         grpc: { transport: "unix", socketPath: "/tmp/spire-server/private/api.sock" },
         serverContainer: "spire-server",
-        joinTokenTtlSeconds: 600,
+        joinTokenTtlSeconds: 1200,
         runCommand: { cooldownSeconds: 10, timeoutSeconds: 300 },
       },
       azure: { subscriptionId: "6f1c2a9e-3b7d-4c55-9a1e-2d8f0b7c4e13", credential: "default" },
@@ -91,6 +91,7 @@ describe("loadConfig: defaults", () => {
       fleet: { tableName: "fleet" },
       schedules: { healthSweep: "0 */5 * * * *", bundleRotation: "0 0 * * * *" },
       alerts: { auth: { mode: "function-key" }, cooldownSeconds: 900 },
+      reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
       endpoints: {
         arm: { url: "https://management.azure.com" },
         logs: { url: "https://api.loganalytics.azure.com/v1" },
@@ -121,7 +122,7 @@ describe("loadConfig: defaults", () => {
     expect(
       loadConfig({ ...MINIMAL, JOIN_TOKEN_TTL_SECONDS: "", LOG_ANALYTICS_WORKSPACE_ID: "" }),
     ).toMatchObject({
-      spire: { joinTokenTtlSeconds: 600 },
+      spire: { joinTokenTtlSeconds: 1200 },
       logs: {},
     });
   });
@@ -147,8 +148,11 @@ const VALID: readonly [SettingName, string, (c: AppConfig) => unknown, unknown][
   ["KEY_VAULT_URL", "https://v.vault.azure.net", (c) => c.keyVault.url, "https://v.vault.azure.net"],
   ["KEY_VAULT_URL", "https://127.0.0.1:8443/", (c) => c.endpoints.keyVault.url, "https://127.0.0.1:8443/"],
   ["SPIRE_SERVER_CONTAINER", "spire_server.1", (c) => c.spire.serverContainer, "spire_server.1"],
-  ["JOIN_TOKEN_TTL_SECONDS", "60", (c) => c.spire.joinTokenTtlSeconds, 60],
+  // The smallest TTL the default revision (600 s) and verify (300 s) timeouts allow.
+  ["JOIN_TOKEN_TTL_SECONDS", "900", (c) => c.spire.joinTokenTtlSeconds, 900],
   ["JOIN_TOKEN_TTL_SECONDS", "86400", (c) => c.spire.joinTokenTtlSeconds, 86400],
+  ["REATTEST_REVISION_TIMEOUT_SECONDS", "60", (c) => c.reattest.revisionTimeoutSeconds, 60],
+  ["REATTEST_VERIFY_TIMEOUT_SECONDS", "600", (c) => c.reattest.verifyTimeoutSeconds, 600],
   ["RUN_COMMAND_COOLDOWN_SECONDS", "0", (c) => c.spire.runCommand.cooldownSeconds, 0],
   ["RUN_COMMAND_TIMEOUT_SECONDS", "5400", (c) => c.spire.runCommand.timeoutSeconds, 5400],
   ["MANAGED_TAG_NAME", "team:identity", (c) => c.apps.managedTag.name, "team:identity"],
@@ -420,6 +424,33 @@ describe("loadConfig: required settings", () => {
 /** [case, overrides on MINIMAL, expected problems as [kind, settings, message fragment]] */
 const CONDITIONAL: readonly [string, Env, [ConfigProblem["kind"], SettingName[], string][]][] = [
   [
+    "a join token TTL shorter than the revision and verify timeouts it must outlive",
+    { JOIN_TOKEN_TTL_SECONDS: "899" },
+    [
+      [
+        "conflict",
+        ["JOIN_TOKEN_TTL_SECONDS", "REATTEST_REVISION_TIMEOUT_SECONDS", "REATTEST_VERIFY_TIMEOUT_SECONDS"],
+        "JOIN_TOKEN_TTL_SECONDS is shorter than REATTEST_REVISION_TIMEOUT_SECONDS + REATTEST_VERIFY_TIMEOUT_SECONDS: the join token is created before the new revision starts",
+      ],
+    ],
+  ],
+  [
+    "longer timeouts than the default TTL covers",
+    { REATTEST_REVISION_TIMEOUT_SECONDS: "1000", REATTEST_VERIFY_TIMEOUT_SECONDS: "300" },
+    [
+      [
+        "conflict",
+        ["JOIN_TOKEN_TTL_SECONDS", "REATTEST_REVISION_TIMEOUT_SECONDS", "REATTEST_VERIFY_TIMEOUT_SECONDS"],
+        "raise JOIN_TOKEN_TTL_SECONDS or lower the others",
+      ],
+    ],
+  ],
+  [
+    "an invalid timeout is reported alone, not compared",
+    { JOIN_TOKEN_TTL_SECONDS: "60", REATTEST_VERIFY_TIMEOUT_SECONDS: "soon" },
+    [["invalid", ["REATTEST_VERIFY_TIMEOUT_SECONDS"], "whole number"]],
+  ],
+  [
     "grpc without socket or address",
     { SPIRE_SERVER_SOCKET: undefined },
     [
@@ -540,7 +571,7 @@ describe("loadConfig: conditional requirements", () => {
       trustDomain: "aim.microsoft.com",
       vm: { resourceGroup: "rg-spire", name: "vm-spire-server" },
       serverContainer: "spire-server",
-      joinTokenTtlSeconds: 600,
+      joinTokenTtlSeconds: 1200,
       runCommand: { cooldownSeconds: 10, timeoutSeconds: 300 },
     });
   });
@@ -731,7 +762,7 @@ describe("SETTINGS", () => {
     expect(defaults).toEqual({
       SPIRE_API: "grpc",
       SPIRE_SERVER_CONTAINER: "spire-server",
-      JOIN_TOKEN_TTL_SECONDS: "600",
+      JOIN_TOKEN_TTL_SECONDS: "1200",
       RUN_COMMAND_COOLDOWN_SECONDS: "10",
       RUN_COMMAND_TIMEOUT_SECONDS: "300",
       MANAGED_TAG_NAME: "spire-autopilot",
@@ -746,6 +777,8 @@ describe("SETTINGS", () => {
       BUNDLE_ROTATION_SCHEDULE: "0 0 * * * *",
       ALERT_AUTH: "function-key",
       ALERT_COOLDOWN_SECONDS: "900",
+      REATTEST_REVISION_TIMEOUT_SECONDS: "600",
+      REATTEST_VERIFY_TIMEOUT_SECONDS: "300",
       AZURE_CREDENTIAL: "default",
       ARM_ENDPOINT: "https://management.azure.com",
       LOGS_ENDPOINT: "https://api.loganalytics.azure.com/v1",

@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
+import type { OrchestrationHandler } from "durable-functions";
+import { afterEach, describe, expect, it } from "vitest";
 import { HostClock, setVirtualTimeout } from "../../sandbox/host/clock.js";
+import { EngineError } from "../../sandbox/host/durable/engine.js";
 import {
   ActionType,
   actionSignature,
@@ -7,6 +9,7 @@ import {
   retryDelay,
 } from "../../sandbox/host/durable/history.js";
 import { authorize, authorizeSystem, type HostKeys } from "../../sandbox/host/keys.js";
+import { ReplayHarness } from "../../sandbox/host/testing.js";
 
 describe("action flattening", () => {
   it("numbers compound actions depth-first, as durable-functions allocates sequence numbers", () => {
@@ -45,19 +48,31 @@ describe("action flattening", () => {
   });
 });
 
-describe("retry delays", () => {
+describe("retry delays (DTFx RetryInterceptor.ComputeNextDelay)", () => {
   const policy = { firstRetryIntervalInMilliseconds: 100, maxNumberOfAttempts: 4, backoffCoefficient: 2 };
   it.each([
     [1, 0, 100],
     [2, 0, 200],
     [3, 0, 400],
-    [4, 0, undefined],
+    // DTFx waits the full interval after the last attempt too, and only then gives up.
+    [4, 0, 800],
   ])("after failed attempt %i (elapsed %i ms) waits %s ms", (attempt, elapsed, expected) => {
     expect(retryDelay(policy, attempt, elapsed)).toBe(expected);
   });
-  it("caps the interval and honours the overall retry timeout", () => {
+  it("caps the interval", () => {
     expect(retryDelay({ ...policy, maxRetryIntervalInMilliseconds: 150 }, 3, 0)).toBe(150);
-    expect(retryDelay({ ...policy, retryTimeoutInMilliseconds: 250 }, 2, 100)).toBeUndefined();
+  });
+  it.each([
+    // DTFx compares the time of the failure with first attempt + timeout; the next wait may run past it.
+    [249, 200],
+    [250, undefined],
+    [10_000, undefined],
+  ])("with a 250 ms retry timeout, a failure %i ms after the first attempt waits %s", (elapsed, expected) => {
+    expect(retryDelay({ ...policy, retryTimeoutInMilliseconds: 250 }, 2, elapsed)).toBe(expected);
+  });
+  it("treats an absent retry timeout as none, and 0 as already passed", () => {
+    expect(retryDelay(policy, 2, 1e12)).toBe(200);
+    expect(retryDelay({ ...policy, retryTimeoutInMilliseconds: 0 }, 1, 0)).toBeUndefined();
   });
 });
 
@@ -131,5 +146,61 @@ describe("a clock shared across processes", () => {
     expect(a.now() - origin).toBeGreaterThanOrEqual(50_000);
     const floored = new HostClock(10, a.now() + 3_600_000, origin);
     expect(floored.now()).toBeGreaterThanOrEqual(a.now() + 3_600_000);
+  });
+});
+
+describe("starting an id that is in use (host.json overridableExistingInstanceStates)", () => {
+  const waiter: OrchestrationHandler = function* (context) {
+    yield context.df.callActivity("note", context.df.getInput());
+    return yield context.df.waitForExternalEvent("go");
+  };
+  let harness: ReplayHarness | undefined;
+  afterEach(async () => {
+    await harness?.dispose();
+  });
+
+  it("NonRunningStates: refuses a running id as the extension does (500, OrchestrationAlreadyExistsException)", async () => {
+    harness = new ReplayHarness({
+      orchestrations: { waiter },
+      activities: { note: () => null },
+      overridableExistingInstanceStates: "NonRunningStates",
+    });
+    harness.start("waiter", "first", "one");
+    await harness.waitFor("one", (s) => s.runtimeStatus === "Running");
+    let refused: unknown;
+    try {
+      harness.start("waiter", "second", "one");
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toBeInstanceOf(EngineError);
+    expect(refused).toMatchObject({
+      status: 500,
+      body: {
+        ExceptionMessage: "An Orchestration instance with the status Running already exists.",
+        ExceptionType: "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException",
+      },
+    });
+    expect(harness.status("one")?.input).toBe("first");
+    // A finished instance is overridable.
+    await harness.raiseEvent("one", "go", "done");
+    await harness.waitFor("one", (s) => s.runtimeStatus === "Completed");
+    harness.start("waiter", "third", "one");
+    await harness.waitFor("one", (s) => s.runtimeStatus === "Running" && s.input === "third");
+  });
+
+  it("AnyState: a start replaces the running instance", async () => {
+    harness = new ReplayHarness({
+      orchestrations: { waiter },
+      activities: { note: () => null },
+      overridableExistingInstanceStates: "AnyState",
+    });
+    harness.start("waiter", "first", "one");
+    await harness.waitFor("one", (s) => s.runtimeStatus === "Running");
+    harness.start("waiter", "second", "one");
+    await harness.waitFor("one", (s) => s.runtimeStatus === "Running" && s.input === "second");
+    await harness.raiseEvent("one", "go", "done");
+    expect((await harness.waitFor("one", (s) => s.runtimeStatus === "Completed")).output).toBe("done");
+    expect(harness.callsOf("note")).toEqual(["first", "second"]);
   });
 });

@@ -2,10 +2,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Activities, type ActivityResult } from "../../activities/contracts.js";
 import {
   REATTEST_ORCHESTRATION,
+  RETRY_TIMEOUT_MS,
+  RETRY_WAITS_MS,
   type ReattestInput,
   type ReattestOutput,
   reattestInstanceId,
   reattestOrchestrator,
+  retryPolicy,
 } from "../../orchestrations/reattest.js";
 import { type ActivityStub, ReplayHarness } from "../../sandbox/host/testing.js";
 
@@ -49,13 +52,15 @@ afterEach(async () => {
   await harness?.dispose();
 });
 
-function run(overrides?: Parameters<typeof stubs>[0], inp: ReattestInput = input, timeScale = 1000) {
+// Real milliseconds of each episode count as virtual seconds at 1000x: under a loaded machine that ate
+// the 60 s revision budget. 100x keeps every wait short and the budgets honest.
+function run(overrides?: Parameters<typeof stubs>[0], inp: ReattestInput = input, timeScale = 100) {
   harness = new ReplayHarness({
     orchestrations: { [REATTEST_ORCHESTRATION]: reattestOrchestrator },
     activities: stubs(overrides),
     timeScale,
   });
-  return harness.run(REATTEST_ORCHESTRATION, inp, reattestInstanceId(inp.app));
+  return harness.run(REATTEST_ORCHESTRATION, inp, reattestInstanceId(inp.app), 40_000);
 }
 
 describe("reattest orchestration (replayed by durable-functions, activities stubbed)", () => {
@@ -126,15 +131,57 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
   });
 
   it("gives up after the retry budget on an error that keeps being transient", async () => {
-    const s = await run({
-      reattestPrepare: () => {
-        throw new Error("503 ServiceUnavailable");
+    const s = await run(
+      {
+        reattestPrepare: () => {
+          throw new Error("503 ServiceUnavailable");
+        },
       },
-    });
+      input,
+      // Each attempt's real milliseconds count as virtual seconds here, as attempts' own time counts
+      // against the retry timeout in Azure; keep the scale low enough not to eat the margin.
+      200,
+    );
     const out = s.output as ReattestOutput;
     expect(out.outcome).toBe("failed");
     expect(out.failure).toMatch(/reattestPrepare kept failing after retries: .*503 ServiceUnavailable/);
-    expect(harness.callsOf(Activities.reattestPrepare)).toHaveLength(6);
+    expect(harness.callsOf(Activities.reattestPrepare)).toHaveLength(15);
+  });
+
+  it("rides out ten minutes of a role assignment that has not propagated yet", async () => {
+    // Attempts start at 0, 5, 15, 35, 75 s, then every 60 s: the 14th starts at 615 s.
+    const s = await run(
+      {
+        reattestApplyToken: (_i, n) => {
+          if (n < 14) throw new Error("403 AuthorizationFailed: the client does not have authorization");
+          return ok({ tokenSha256: SHA, revisionName: "budget--sa-1", alreadyApplied: false });
+        },
+      },
+      input,
+      // Each attempt's real milliseconds count as virtual seconds here, as attempts' own time counts
+      // against the retry timeout in Azure; keep the scale low enough not to eat the margin.
+      200,
+    );
+    expect((s.output as ReattestOutput).outcome).toBe("succeeded");
+    expect(harness.callsOf(Activities.reattestApplyToken)).toHaveLength(14);
+  });
+
+  it("gives every call a retry budget over ten minutes, which the attempt count uses up before the retry timeout", () => {
+    const policy = retryPolicy();
+    expect(policy.retryTimeoutInMilliseconds).toBe(RETRY_TIMEOUT_MS);
+    expect(RETRY_WAITS_MS).toBeGreaterThanOrEqual(10 * 60_000);
+    // The last attempt starts before the final wait; it must start well inside the timeout, or DTFx
+    // would stop on the timeout and durable-functions would never return (durable-js#629).
+    const lastAttemptStartsAt = RETRY_WAITS_MS - policy.maxRetryIntervalInMilliseconds;
+    expect(RETRY_TIMEOUT_MS - lastAttemptStartsAt).toBeGreaterThanOrEqual(8 * 60_000);
+  });
+
+  it("takes the revision and verify timeouts from its input, as the starter passes them", async () => {
+    const s = await run(
+      { reattestRevisionState: () => ok({ state: "Pending", detail: "Provisioning" }) },
+      { ...input, timing: { ...input.timing, revisionTimeoutSeconds: 77 } },
+    );
+    expect((s.output as ReattestOutput).failure).toMatch(/was not running after 77 s/);
   });
 
   it("fails when the new revision fails, saying what to check", async () => {

@@ -4,8 +4,11 @@ import {
   ActionType,
   actionSignature,
   EventType,
+  type ExtensionHistoryEvent,
+  extensionHistory,
   flattenActions,
   type HistoryEvent,
+  OrchestrationStatus,
   type OrchestratorAction,
   retryDelay,
 } from "./history.js";
@@ -33,15 +36,34 @@ export interface EngineOptions {
   invokeActivity: Invoke;
   log(message: string): void;
   maxConcurrentActivities?: number;
+  /** host.json extensions.durableTask.overridableExistingInstanceStates (default NonRunningStates). */
+  overridableExistingInstanceStates?: OverridableStates;
 }
+
+/** The extension's OverridableStates enum, by the names host.json uses. */
+export type OverridableStates = "NonRunningStates" | "AnyState";
 
 export class EngineError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The body the extension sends with this status, when it sends one. */
+    readonly body?: unknown,
   ) {
     super(message);
   }
+}
+
+export interface StatusOptions {
+  showHistory?: boolean;
+  showHistoryOutput?: boolean;
+  /** Default true, as in the extension. */
+  showInput?: boolean;
+}
+
+/** DateTime.ToString("s") + "Z", as the extension's status payload writes times: whole seconds. */
+export function wholeSeconds(iso: string): string {
+  return `${iso.slice(0, 19)}Z`;
 }
 
 export interface StatusView {
@@ -53,7 +75,8 @@ export interface StatusView {
   output: unknown;
   createdTime: string;
   lastUpdatedTime: string;
-  history?: HistoryEvent[];
+  /** With showHistory: the history as the extension shows it (not the raw events). */
+  historyEvents?: ExtensionHistoryEvent[];
 }
 
 const OUT_OF_PROC_LABEL = "$OutOfProcData$:";
@@ -144,10 +167,20 @@ export class DurableEngine {
     }
     const existing = this.instances.get(id);
     if (existing && !TERMINAL.includes(existing.runtimeStatus)) {
-      throw new EngineError(
-        409,
-        `An instance with ID "${id}" already exists and is ${existing.runtimeStatus}.`,
-      );
+      if ((this.opts.overridableExistingInstanceStates ?? "NonRunningStates") === "NonRunningStates") {
+        // DTFx's dedupe check throws OrchestrationAlreadyExistsException (the extension sets
+        // ThrowExceptionOnInvalidDedupeStatus) and HttpApiHandler turns any exception that is not an
+        // ArgumentException into a 500 with this body.
+        const exceptionMessage = `An Orchestration instance with the status ${existing.runtimeStatus} already exists.`;
+        throw new EngineError(500, exceptionMessage, {
+          Message: "Something went wrong while processing your request",
+          ExceptionMessage: exceptionMessage,
+          ExceptionType: "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException",
+          StackTrace: null,
+        });
+      }
+      // AnyState: the new execution replaces the running one; what the old one had in flight is dropped.
+      this.cancelTimers(existing.instanceId);
     }
     const now = new Date(this.opts.clock.now()).toISOString();
     const record: InstanceRecord = {
@@ -162,7 +195,7 @@ export class DurableEngine {
       recorded: [],
       slots: {},
       nextSeq: 0,
-      executions: 1,
+      executions: (existing?.executions ?? 0) + 1,
       ...(parent ? { parent } : {}),
     };
     this.instances.set(id, record);
@@ -171,10 +204,15 @@ export class DurableEngine {
     return record;
   }
 
-  getStatus(instanceId: string, showHistory = false): StatusView | undefined {
+  getStatus(instanceId: string, options: StatusOptions = {}): StatusView | undefined {
     const r = this.instances.get(instanceId);
     if (!r) return undefined;
-    return this.view(r, showHistory);
+    return this.view(r, options);
+  }
+
+  /** The instance's raw history events (current execution), for tests and tools. */
+  rawHistory(instanceId: string): HistoryEvent[] {
+    return this.instances.get(instanceId)?.history ?? [];
   }
 
   list(filter: { runtimeStatus?: RuntimeStatus[]; createdFrom?: number; createdTo?: number }): StatusView[] {
@@ -183,7 +221,7 @@ export class DurableEngine {
       .filter((r) => filter.createdFrom === undefined || Date.parse(r.createdTime) >= filter.createdFrom)
       .filter((r) => filter.createdTo === undefined || Date.parse(r.createdTime) <= filter.createdTo)
       .sort((a, b) => a.createdTime.localeCompare(b.createdTime))
-      .map((r) => this.view(r, false));
+      .map((r) => this.view(r, {}));
   }
 
   async raiseEvent(instanceId: string, eventName: string, bodyText: string): Promise<void> {
@@ -253,17 +291,23 @@ export class DurableEngine {
     return r;
   }
 
-  private view(r: InstanceRecord, showHistory: boolean): StatusView {
+  private view(r: InstanceRecord, options: StatusOptions): StatusView {
+    const showInput = options.showInput ?? true;
+    // The extension reads no history for a Pending instance, and leaves the field out when null.
+    const history =
+      options.showHistory && r.runtimeStatus !== "Pending"
+        ? extensionHistory(r.history, { showHistoryOutput: options.showHistoryOutput === true, showInput })
+        : undefined;
     return {
       name: r.name,
       instanceId: r.instanceId,
       runtimeStatus: r.runtimeStatus,
-      input: parseJsonText(r.input) ?? null,
+      input: showInput ? (parseJsonText(r.input) ?? null) : null,
       customStatus: r.customStatus ?? null,
       output: r.output ?? null,
-      createdTime: r.createdTime,
-      lastUpdatedTime: r.lastUpdatedTime,
-      ...(showHistory ? { history: r.history } : {}),
+      createdTime: wholeSeconds(r.createdTime),
+      lastUpdatedTime: wholeSeconds(r.lastUpdatedTime),
+      ...(history ? { historyEvents: history } : {}),
     };
   }
 
@@ -397,7 +441,8 @@ export class DurableEngine {
       const at = message.indexOf(OUT_OF_PROC_LABEL);
       if (at >= 0) {
         state = JSON.parse(message.slice(at + OUT_OF_PROC_LABEL.length)) as OrchestratorStateLike;
-        failure = state.error ?? message.slice(0, at).trim();
+        // OutOfProcOrchestrationShim.ScheduleDurableTaskEvents: the instance's output is this text.
+        failure = `Orchestrator function '${r.name}' failed: ${state.error ?? message.slice(0, at).trim()}`;
       } else {
         state = { isDone: false, actions: [] };
         failure = `Orchestrator function '${r.name}' failed: ${message}`;
@@ -568,9 +613,18 @@ export class DurableEngine {
       if (!slot || !rec?.retry) return;
       const elapsed = this.opts.clock.now() - (rec.firstAttemptAt ?? this.opts.clock.now());
       const delay = retryDelay(rec.retry, rec.attempt ?? 1, elapsed);
-      // durable-functions waits on a timer after every failed attempt, the last one included.
-      const fireAt = new Date(this.opts.clock.now() + (delay ?? 0)).toISOString();
-      if (delay === undefined) rec.attempt = rec.retry.maxNumberOfAttempts;
+      if (delay === undefined) {
+        // DTFx stops retrying without a timer once the retry timeout has passed. durable-functions
+        // 3.x then waits for a retry timer that never comes, so the instance stays Running and the
+        // orchestrator never sees the error (Azure/azure-functions-durable-js#629, open): model it.
+        rec.attempt = rec.retry.maxNumberOfAttempts;
+        this.opts.log(
+          `instance ${r.instanceId}: retry timeout of ${rec.signature} passed after ${elapsed} ms; no retry timer (the orchestrator will wait forever, as in Azure)`,
+        );
+        return;
+      }
+      // DTFx waits the full interval after every failed attempt, the last one included.
+      const fireAt = new Date(this.opts.clock.now() + delay).toISOString();
       const seq = this.allocate(r, slot.action, "retryTimer");
       out.push(this.event({ EventType: EventType.TimerCreated, EventId: seq, FireAt: fireAt }));
       work.push(() => this.armTimer(r.instanceId, seq, fireAt));
@@ -612,15 +666,36 @@ export class DurableEngine {
     }
   }
 
-  private finish(r: InstanceRecord, status: RuntimeStatus, output: unknown): void {
-    r.runtimeStatus = status;
-    r.output = output;
-    r.inbox = [];
+  private cancelTimers(instanceId: string): void {
     for (const [key, t] of this.timers) {
-      if (key.startsWith(`${r.instanceId}\u0000`)) {
+      if (key.startsWith(`${instanceId}\u0000`)) {
         t.cancel();
         this.timers.delete(key);
       }
+    }
+  }
+
+  private finish(r: InstanceRecord, status: RuntimeStatus, output: unknown): void {
+    const wasDone = TERMINAL.includes(r.runtimeStatus);
+    r.runtimeStatus = status;
+    r.output = output;
+    r.inbox = [];
+    this.cancelTimers(r.instanceId);
+    if (!wasDone) {
+      // DTFx ends an execution's history with ExecutionCompleted (after ExecutionTerminated when
+      // terminated); the extension's showHistory view shows them.
+      if (status === "Terminated") {
+        r.history.push(
+          this.playedEvent({ EventType: EventType.ExecutionTerminated, Input: String(output ?? "") }),
+        );
+      }
+      r.history.push(
+        this.playedEvent({
+          EventType: EventType.ExecutionCompleted,
+          OrchestrationStatus: OrchestrationStatus[status],
+          Result: status === "Completed" ? toJsonText(output) : String(output ?? ""),
+        }),
+      );
     }
     this.touch(r);
     if (r.parent) {
@@ -653,12 +728,21 @@ export class DurableEngine {
     this.schedule(r.instanceId);
   }
 
-  /** Make an event durable in the instance's inbox, then let the orchestrator see it. */
-  private deliver(instanceId: string, fields: Partial<HistoryEvent> & { EventType: number }): void {
+  /**
+   * Make an event durable in the instance's inbox, then let the orchestrator see it. With
+   * `execution`, only while that execution is current: a result of work the previous execution
+   * scheduled (before continueAsNew, or a start that replaced it) belongs to no one.
+   */
+  private deliver(
+    instanceId: string,
+    fields: Partial<HistoryEvent> & { EventType: number },
+    execution?: number,
+  ): void {
     this.track(
       this.withLock(instanceId, async () => {
         const r = this.instances.get(instanceId);
         if (!r || TERMINAL.includes(r.runtimeStatus)) return;
+        if (execution !== undefined && r.executions !== execution) return;
         this.appendInbox(r, fields);
       }).then(() => this.schedule(instanceId)),
     );
@@ -666,24 +750,29 @@ export class DurableEngine {
 
   private runActivity(instanceId: string, seq: number, name: string, rawInput: unknown): void {
     if (this.stopped) return;
+    const execution = this.instances.get(instanceId)?.executions;
     const run = async () => {
       try {
         const result = await this.opts.invokeActivity(name, activityInput(rawInput));
         if (this.stopped) return;
-        this.deliver(instanceId, {
-          EventType: EventType.TaskCompleted,
-          TaskScheduledId: seq,
-          Result: toJsonText(result),
-        });
+        this.deliver(
+          instanceId,
+          { EventType: EventType.TaskCompleted, TaskScheduledId: seq, Result: toJsonText(result) },
+          execution,
+        );
       } catch (err) {
         if (this.stopped) return;
         const e = err instanceof Error ? err : new Error(String(err));
-        this.deliver(instanceId, {
-          EventType: EventType.TaskFailed,
-          TaskScheduledId: seq,
-          Reason: `Activity function '${name}' failed: ${e.message}`,
-          Details: e.stack ?? e.message,
-        });
+        this.deliver(
+          instanceId,
+          {
+            EventType: EventType.TaskFailed,
+            TaskScheduledId: seq,
+            Reason: `Activity function '${name}' failed: ${e.message}`,
+            Details: e.stack ?? e.message,
+          },
+          execution,
+        );
       }
     };
     const start = () => {
@@ -706,12 +795,17 @@ export class DurableEngine {
   private armTimer(instanceId: string, seq: number, fireAt: string): void {
     if (this.stopped) return;
     const key = `${instanceId}\u0000${seq}`;
+    const execution = this.instances.get(instanceId)?.executions;
     this.timers.get(key)?.cancel();
     this.timers.set(
       key,
       setVirtualTimeout(this.opts.clock, Date.parse(fireAt), () => {
         this.timers.delete(key);
-        this.deliver(instanceId, { EventType: EventType.TimerFired, TimerId: seq, FireAt: fireAt });
+        this.deliver(
+          instanceId,
+          { EventType: EventType.TimerFired, TimerId: seq, FireAt: fireAt },
+          execution,
+        );
       }),
     );
   }

@@ -79,9 +79,15 @@ df.app.orchestration("sampleTimer", function* (context) {
 });
 
 df.app.orchestration("sampleRetry", function* (context) {
-  const input = context.df.getInput() as { key: string; failTimes: number; attempts: number };
+  const input = context.df.getInput() as {
+    key: string;
+    failTimes: number;
+    attempts: number;
+    retryTimeoutMs?: number;
+  };
   const retry = new df.RetryOptions(50, input.attempts);
   retry.backoffCoefficient = 2;
+  if (input.retryTimeoutMs !== undefined) retry.retryTimeoutInMilliseconds = input.retryTimeoutMs;
   try {
     return yield context.df.callActivityWithRetry("sampleFlaky", retry, {
       key: input.key,
@@ -90,6 +96,12 @@ df.app.orchestration("sampleRetry", function* (context) {
   } catch (err) {
     return { failed: (err as Error).message };
   }
+});
+
+/** Fails after one activity: an unhandled orchestrator error. */
+df.app.orchestration("sampleFails", function* (context) {
+  yield context.df.callActivity("sampleHello", "doomed");
+  throw new Error("sample orchestration failure");
 });
 
 df.app.orchestration("sampleParent", function* (context) {
