@@ -16,8 +16,9 @@ import {
 /*
  * Brings one app's SPIRE agent back with a fresh join token: prepare → apply (token + full-spec PUT)
  * → wait for the revision → verify the new agent (and the workload SVID) → evict the old agents →
- * retire the replaced revisions (Multiple revision mode) → ledger. One instance per app (see reattestInstanceId). Deterministic: time only from
- * currentUtcDateTime, waits only through durable timers.
+ * retire the replaced revisions (Multiple revision mode) → ledger. One instance per app (see
+ * reattestInstanceId). Deterministic: time only from currentUtcDateTime, waits only through
+ * durable timers.
  */
 
 export const REATTEST_ORCHESTRATION = "reattest";
