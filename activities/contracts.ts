@@ -13,6 +13,7 @@ export const Activities = {
   reattestRevisionState: "reattestRevisionState",
   reattestVerify: "reattestVerify",
   reattestEvictOld: "reattestEvictOld",
+  reattestRetireRevisions: "reattestRetireRevisions",
   ledgerRecord: "ledgerRecord",
 } as const;
 
@@ -84,6 +85,23 @@ export interface EvictInput {
 export interface EvictOutput {
   evicted: number;
   remaining: number;
+}
+
+export interface RetireInput {
+  app: string;
+  /** The re-attestation's new revision: never deactivated. */
+  keepRevision: string;
+}
+export interface RetireOutput {
+  mode: "Single" | "Multiple";
+  /** Old revisions this call deactivated (a retry finds them inactive and lists none). */
+  retired: string[];
+  /** Old revisions left active because traffic or a label still points at them. */
+  keptWithTraffic: string[];
+  /** Revisions created after the kept one (someone else's deploy), left alone. */
+  keptNewer: string[];
+  /** What was done and why, for a person. */
+  detail: string;
 }
 
 export type ReattestTrigger = "http" | "alert" | "sweep";

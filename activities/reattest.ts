@@ -19,7 +19,7 @@ import { loadKql } from "../shared/kql/index.js";
 import { debugHidden, readServerLogLevel } from "../shared/kql/server-log-level.js";
 import { type Logger, type LogSink, registerSecret } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
-import { agentAliasId, parseAppName, parseWorkloadId } from "../shared/spiffe/ids.js";
+import { agentAliasId, parseWorkloadId } from "../shared/spiffe/ids.js";
 import { SpireApiError } from "../shared/spire/errors.js";
 import {
   Activities,
@@ -36,7 +36,8 @@ import {
   type VerifyOutput,
 } from "./contracts.js";
 import { ledgerRecord } from "./ledger.js";
-import { agentRef, getApp, requireManaged, runActivity, sha256Hex } from "./run.js";
+import { reattestRetireRevisions } from "./retire.js";
+import { agentRef, appName, getApp, requireManaged, runActivity, sha256Hex } from "./run.js";
 
 /*
  * The side effects of a re-attestation, one per activity. The join token exists only inside
@@ -47,17 +48,6 @@ import { agentRef, getApp, requireManaged, runActivity, sha256Hex } from "./run.
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
-const appName = z.string().refine(
-  (s) => {
-    try {
-      parseAppName(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "not a Container App name (2-32 lowercase letters, digits and '-')" },
-);
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256");
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), { message: "not an ISO time" });
 
@@ -405,5 +395,6 @@ export function registerReattestActivities(): void {
   register(Activities.reattestRevisionState, reattestRevisionState);
   register(Activities.reattestVerify, reattestVerify);
   register(Activities.reattestEvictOld, reattestEvictOld);
+  register(Activities.reattestRetireRevisions, reattestRetireRevisions);
   register(Activities.ledgerRecord, ledgerRecord);
 }

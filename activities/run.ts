@@ -1,14 +1,27 @@
 import { createHash } from "node:crypto";
 import type { ContainerApp } from "@azure/arm-appcontainers";
-import type { z } from "zod";
+import { z } from "zod";
 import { classifyApp, type ManagedApp } from "../shared/containerapp/apps.js";
 import { asActivityResult, classifyError, PermanentError } from "../shared/errors.js";
 import { createLogger, type LogFields, type Logger, type LogSink } from "../shared/logging.js";
 import { getServices, type Services } from "../shared/services.js";
-import { parseJoinTokenAgentId } from "../shared/spiffe/ids.js";
+import { parseAppName, parseJoinTokenAgentId } from "../shared/spiffe/ids.js";
 import type { ActivityResult } from "./contracts.js";
 
 /* What every activity shares: input validation, logging with durations, the result envelope. */
+
+/** A Container App name, checked before it reaches any ARM call. */
+export const appName = z.string().refine(
+  (s) => {
+    try {
+      parseAppName(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "not a Container App name (2-32 lowercase letters, digits and '-')" },
+);
 
 export const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 

@@ -8,6 +8,7 @@ import {
   type LedgerRecordInput,
   type PrepareOutput,
   type ReattestTrigger,
+  type RetireOutput,
   type RevisionStateOutput,
   type VerifyOutput,
 } from "../activities/contracts.js";
@@ -15,8 +16,9 @@ import {
 /*
  * Brings one app's SPIRE agent back with a fresh join token: prepare → apply (token + full-spec PUT)
  * → wait for the revision → verify the new agent (and the workload SVID) → evict the old agents →
- * ledger. One instance per app (see reattestInstanceId). Deterministic: time only from
- * currentUtcDateTime, waits only through durable timers.
+ * retire the replaced revisions (Multiple revision mode) → ledger. One instance per app (see
+ * reattestInstanceId). Deterministic: time only from currentUtcDateTime, waits only through
+ * durable timers.
  */
 
 export const REATTEST_ORCHESTRATION = "reattest";
@@ -47,7 +49,15 @@ export const DEFAULT_TIMING: ReattestTiming = {
   verifyTimeoutSeconds: 300,
 };
 
-export type ReattestStep = "prepare" | "apply" | "revision" | "verify" | "evict" | "record" | "done";
+export type ReattestStep =
+  | "prepare"
+  | "apply"
+  | "revision"
+  | "verify"
+  | "evict"
+  | "retire"
+  | "record"
+  | "done";
 
 export interface ReattestStatus {
   app: string;
@@ -70,6 +80,10 @@ export interface ReattestOutput {
   revisionName?: string;
   previousAgents: number;
   evicted?: number;
+  /** Replaced revisions deactivated (Multiple revision mode; 0 in Single mode). */
+  retired?: number;
+  /** For a succeeded run: what still needs a person (the identity itself is repaired). */
+  warning?: string;
   stepSeconds: Record<string, number>;
 }
 
@@ -238,6 +252,22 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
       alias: prepared.alias,
       keepTokenSha256: applied.tokenSha256,
     });
+
+    // The agent is verified, so the run has succeeded whatever happens here; a revision left
+    // active is a warning for a person, not a failure.
+    enter("retire");
+    let retired: RetireOutput | undefined;
+    let warning: string | undefined;
+    try {
+      retired = yield* call<RetireOutput>(context, Activities.reattestRetireRevisions, {
+        app: input.app,
+        keepRevision: applied.revisionName,
+      });
+      if (retired.keptWithTraffic.length > 0) warning = retired.detail;
+    } catch (err) {
+      if (!(err instanceof RunFailed)) throw err;
+      warning = `replaced revisions not retired: ${err.message}; deactivate them, or their spent join token makes them crash-loop`;
+    }
     enter("record");
     output = {
       app: input.app,
@@ -246,6 +276,8 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
       revisionName: applied.revisionName,
       previousAgents: prepared.previousAgents.length,
       evicted: evicted.evicted,
+      retired: retired?.retired.length,
+      warning,
       stepSeconds: status.stepSeconds,
     };
   } catch (err) {

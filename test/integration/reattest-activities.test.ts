@@ -18,6 +18,7 @@ import {
   reattestRevisionState,
   reattestVerify,
 } from "../../activities/reattest.js";
+import { reattestRetireRevisions } from "../../activities/retire.js";
 import {
   REATTEST_ORCHESTRATION,
   type ReattestInput,
@@ -136,8 +137,34 @@ function spec(
   };
 }
 
+/** Multiple revision mode with ingress, the first revision pinned to all traffic under a label. */
+const multipleMode = (app: string) => (c: ContainerApp) => {
+  c.configuration = {
+    ...c.configuration,
+    activeRevisionsMode: "Multiple",
+    ingress: {
+      external: false,
+      targetPort: 8080,
+      traffic: [{ revisionName: `${app}--v1`, weight: 100, label: "stable" }],
+    },
+  };
+};
+
+const DEACTIVATE = "Microsoft.App/containerApps/revisions/deactivate/action";
+
+async function revisionsOf(app: string) {
+  const list = [];
+  for await (const r of arm.containerAppsRevisions.listRevisions(RG, app)) list.push(r);
+  return list;
+}
+
 /** Deploys an app with a real agent and its workload entry; returns the token it attested with. */
-async function deploy(app: string, n: number, bundle: { url: string } | { pem: string }): Promise<string> {
+async function deploy(
+  app: string,
+  n: number,
+  bundle: { url: string } | { pem: string },
+  shape?: (c: ContainerApp) => void,
+): Promise<string> {
   const token = await joinToken(app);
   const entry = await server.cli([
     "entry",
@@ -150,7 +177,9 @@ async function deploy(app: string, n: number, bundle: { url: string } | { pem: s
     `unix:uid:${getuid?.() ?? 0}`,
   ]);
   if (entry.code !== 0) throw new Error(`entry create failed: ${entry.stderr}`);
-  await arm.containerApps.createOrUpdate(RG, app, spec(app, n, token, bundle)).pollUntilDone();
+  const body = spec(app, n, token, bundle);
+  shape?.(body);
+  await arm.containerApps.createOrUpdate(RG, app, body).pollUntilDone();
   await waitForReadyRevision(arm, app, 20_000);
   return token;
 }
@@ -219,6 +248,34 @@ async function ciDeploy(app: string, image: string, suffix: string): Promise<voi
   if (agent) agent.image = image;
   await arm.containerApps.createOrUpdate(RG, app, spec).pollUntilDone();
 }
+
+/** The durable-functions replay of the reattest orchestration, its activities the real ones. */
+function realActivitiesHarness(): ReplayHarness {
+  const withServices =
+    <I, O>(h: (i: I, s?: Services, k?: LogSink) => Promise<ActivityResult<O>>) =>
+    (input: unknown) =>
+      call(h(input as I, services, sink));
+  return new ReplayHarness({
+    orchestrations: { [REATTEST_ORCHESTRATION]: reattestOrchestrator },
+    activities: {
+      [Activities.reattestPrepare]: withServices(reattestPrepare),
+      [Activities.reattestApplyToken]: withServices(reattestApplyToken),
+      [Activities.reattestRevisionState]: withServices(reattestRevisionState),
+      [Activities.reattestVerify]: withServices(reattestVerify),
+      [Activities.reattestEvictOld]: withServices(reattestEvictOld),
+      [Activities.reattestRetireRevisions]: withServices(reattestRetireRevisions),
+      [Activities.ledgerRecord]: withServices(ledgerRecord),
+    },
+    timeScale: 1,
+  });
+}
+
+const orchestrationInput = (app: string): ReattestInput => ({
+  app,
+  trigger: "alert",
+  reason: "crash loop",
+  timing: { firstPollSeconds: 1, maxPollSeconds: 2, revisionTimeoutSeconds: 60, verifyTimeoutSeconds: 60 },
+});
 
 beforeAll(async () => {
   const bins = await ensureSpire();
@@ -664,6 +721,187 @@ describe("re-attest activities against the sandbox", () => {
     await arm.containerApps.beginDeleteAndWait(RG, app);
   });
 
+  it("in Multiple revision mode the replaced revision, left running on a spent token, is retired: its crash loop ends", async () => {
+    const app = "app-mr";
+    await deploy(app, 7, { url: bundleUrl }, multipleMode(app));
+    const old = `${app}--v1`;
+    const startedAt = new Date();
+    const prepared = value(await call(reattestPrepare({ app }, services, sink)));
+    const applied = value(
+      await call(reattestApplyToken({ app, runId: `reattest-${app}@retire` }, services, sink)),
+    );
+    await tokenSecret(app);
+    await pollActivity(
+      "the new revision to run",
+      30_000,
+      () => reattestRevisionState({ app, revisionName: applied.revisionName }, services, sink),
+      (v) => v.state === "Running",
+    );
+    const verifyInput = {
+      app,
+      alias: prepared.alias,
+      workloadId: prepared.workloadId,
+      tokenSha256: applied.tokenSha256,
+      since: startedAt.toISOString(),
+    };
+    await pollActivity(
+      "the new agent to attest",
+      45_000,
+      () => reattestVerify(verifyInput, services, sink),
+      (v) => v.agentAttested,
+    );
+    value(
+      await call(
+        reattestEvictOld(
+          { app, alias: prepared.alias, keepTokenSha256: applied.tokenSha256 },
+          services,
+          sink,
+        ),
+      ),
+    );
+
+    // The defect: Azure keeps the old revision active beside the new one. When its replica
+    // restarts, its sidecar presents a spent join token and crash-loops, which is what fires the
+    // attestation-failure alert again after every cooldown.
+    expect((await arm.containerAppsRevisions.getRevision(RG, app, old)).active).toBe(true);
+    await arm.containerAppsRevisions.restartRevision(RG, app, old);
+    await waitFor(
+      "the old revision's sidecar to crash-loop on its spent token",
+      async () => {
+        const replicas = (await arm.containerAppsRevisionReplicas.listReplicas(RG, app, old)).value ?? [];
+        return replicas.some((r) => r.containers?.some((c) => (c.restartCount ?? 0) > 0)) ? true : undefined;
+      },
+      30_000,
+    );
+
+    const deactivations = sim.counters.calls(DEACTIVATE);
+    const retired = value(
+      await call(reattestRetireRevisions({ app, keepRevision: applied.revisionName }, services, sink)),
+    );
+    expect(retired).toMatchObject({ mode: "Multiple", retired: [old], keptWithTraffic: [], keptNewer: [] });
+    expect(retired.detail).toMatch(new RegExp(`^Multiple revision mode: deactivated ${old} `));
+    expect(sim.counters.calls(DEACTIVATE) - deactivations).toBe(1);
+
+    // The old revision is inactive with no replica left to crash, and cannot be restarted.
+    const oldRev = await arm.containerAppsRevisions.getRevision(RG, app, old);
+    expect(oldRev).toMatchObject({ active: false, replicas: 0, trafficWeight: 0 });
+    expect((await arm.containerAppsRevisionReplicas.listReplicas(RG, app, old)).value).toEqual([]);
+    await expect(arm.containerAppsRevisions.restartRevision(RG, app, old)).rejects.toMatchObject({
+      statusCode: 400,
+    });
+    // The new revision keeps the traffic (and its label) and runs; the app is never without one.
+    const newRev = await arm.containerAppsRevisions.getRevision(RG, app, applied.revisionName);
+    expect(newRev).toMatchObject({ active: true, trafficWeight: 100, runningState: "Running" });
+    expect((await arm.containerApps.get(RG, app)).configuration?.ingress?.traffic).toEqual([
+      { revisionName: applied.revisionName, weight: 100, label: "stable" },
+    ]);
+    expect((await revisionsOf(app)).filter((r) => r.active).map((r) => r.name)).toEqual([
+      applied.revisionName,
+    ]);
+
+    // A retry finds nothing left to do and calls no deactivate.
+    expect(
+      value(await call(reattestRetireRevisions({ app, keepRevision: applied.revisionName }, services, sink))),
+    ).toMatchObject({ mode: "Multiple", retired: [] });
+    expect(sim.counters.calls(DEACTIVATE) - deactivations).toBe(1);
+    // A kept revision that is not active is refused: nothing else is deactivated.
+    const refused = await call(reattestRetireRevisions({ app, keepRevision: old }, services, sink));
+    expect(refused).toMatchObject({ ok: false, error: { code: "KeepRevisionNotActive" } });
+    expect((await arm.containerAppsRevisions.getRevision(RG, app, applied.revisionName)).active).toBe(true);
+    // A revision of another app is bad input, before any ARM call.
+    expect(
+      await call(reattestRetireRevisions({ app, keepRevision: "app-a--v1" }, services, sink)),
+    ).toMatchObject({ ok: false, error: { code: "BadInput" } });
+    expect(sim.counters.calls(DEACTIVATE) - deactivations).toBe(1);
+    await arm.containerApps.beginDeleteAndWait(RG, app);
+  }, 150_000);
+
+  it("in Multiple revision mode an old revision that still takes traffic is left active and named", async () => {
+    const app = "app-mc";
+    const token = await joinToken(app);
+    const base = spec(app, 8, token, { url: bundleUrl });
+    multipleMode(app)(base);
+    await arm.containerApps.createOrUpdate(RG, app, base).pollUntilDone();
+    await waitForReadyRevision(arm, app, 20_000);
+    // A second deploy takes the stable label and 80 %; the first revision keeps a 20 % slice.
+    const current = await arm.containerApps.get(RG, app);
+    const listed = (await arm.containerApps.listSecrets(RG, app)).value ?? [];
+    const v2 = structuredClone(current);
+    v2.configuration = {
+      ...v2.configuration,
+      secrets: listed.map((x) =>
+        x.keyVaultUrl
+          ? { name: x.name, keyVaultUrl: x.keyVaultUrl, identity: x.identity }
+          : { name: x.name, value: x.value },
+      ),
+      ingress: {
+        ...v2.configuration?.ingress,
+        traffic: [
+          { revisionName: `${app}--v1`, weight: 20 },
+          { revisionName: `${app}--v2`, weight: 80, label: "stable" },
+        ],
+      },
+    };
+    v2.template = { ...v2.template, revisionSuffix: "v2" };
+    await arm.containerApps.createOrUpdate(RG, app, v2).pollUntilDone();
+    const applied = value(
+      await call(reattestApplyToken({ app, runId: `reattest-${app}@slice` }, services, sink)),
+    );
+    await tokenSecret(app);
+    await waitFor(
+      "the new revision to run",
+      async () =>
+        (await arm.containerAppsRevisions.getRevision(RG, app, applied.revisionName)).runningState ===
+        "Running"
+          ? true
+          : undefined,
+      20_000,
+    );
+    const deactivations = sim.counters.calls(DEACTIVATE);
+    const retired = value(
+      await call(reattestRetireRevisions({ app, keepRevision: applied.revisionName }, services, sink)),
+    );
+    // The replaced revision's traffic moved to the new one, so it goes; the older slice stays.
+    expect(retired).toMatchObject({
+      mode: "Multiple",
+      retired: [`${app}--v2`],
+      keptWithTraffic: [`${app}--v1`],
+      keptNewer: [],
+    });
+    expect(retired.detail).toMatch(/left app-mc--v1 active because traffic .* then deactivate them/);
+    expect(sim.counters.calls(DEACTIVATE) - deactivations).toBe(1);
+    expect(await arm.containerAppsRevisions.getRevision(RG, app, `${app}--v1`)).toMatchObject({
+      active: true,
+      trafficWeight: 20,
+    });
+    expect(await arm.containerAppsRevisions.getRevision(RG, app, applied.revisionName)).toMatchObject({
+      active: true,
+      trafficWeight: 80,
+    });
+    await arm.containerApps.beginDeleteAndWait(RG, app);
+  }, 60_000);
+
+  it("in Single revision mode the retire step changes nothing: Azure retires the old revision itself", async () => {
+    const app = "app-a";
+    const got = await arm.containerApps.get(RG, app);
+    const before = (await revisionsOf(app)).map((r) => ({ name: r.name, active: r.active }));
+    const deactivations = sim.counters.calls(DEACTIVATE);
+    const r = value(
+      await call(
+        reattestRetireRevisions({ app, keepRevision: got.latestRevisionName ?? "" }, services, sink),
+      ),
+    );
+    expect(r).toEqual({
+      mode: "Single",
+      retired: [],
+      keptWithTraffic: [],
+      keptNewer: [],
+      detail: expect.stringMatching(/^Single revision mode: Azure deactivates the replaced revision itself/),
+    });
+    expect(sim.counters.calls(DEACTIVATE)).toBe(deactivations);
+    expect((await revisionsOf(app)).map((x) => ({ name: x.name, active: x.active }))).toEqual(before);
+  });
+
   it("reports revision states: missing is Pending, a failed provisioning is Failed", async () => {
     expect(
       value(await call(reattestRevisionState({ app: "app-a", revisionName: "app-a--nope" }, services, sink))),
@@ -761,34 +999,9 @@ describe("re-attest activities against the sandbox", () => {
   it("the reattest orchestration, replayed by durable-functions, runs on the real activities", async () => {
     const app = "app-c";
     const firstToken = await deploy(app, 3, { url: bundleUrl });
-    const withServices =
-      <I, O>(h: (i: I, s?: Services, k?: LogSink) => Promise<ActivityResult<O>>) =>
-      (input: unknown) =>
-        call(h(input as I, services, sink));
-    const harness = new ReplayHarness({
-      orchestrations: { [REATTEST_ORCHESTRATION]: reattestOrchestrator },
-      activities: {
-        [Activities.reattestPrepare]: withServices(reattestPrepare),
-        [Activities.reattestApplyToken]: withServices(reattestApplyToken),
-        [Activities.reattestRevisionState]: withServices(reattestRevisionState),
-        [Activities.reattestVerify]: withServices(reattestVerify),
-        [Activities.reattestEvictOld]: withServices(reattestEvictOld),
-        [Activities.ledgerRecord]: withServices(ledgerRecord),
-      },
-      timeScale: 1,
-    });
+    const harness = realActivitiesHarness();
     try {
-      const input: ReattestInput = {
-        app,
-        trigger: "alert",
-        reason: "crash loop",
-        timing: {
-          firstPollSeconds: 1,
-          maxPollSeconds: 2,
-          revisionTimeoutSeconds: 60,
-          verifyTimeoutSeconds: 60,
-        },
-      };
+      const input = orchestrationInput(app);
       const t0 = Date.now();
       const id = reattestInstanceId(app);
       const status = await harness.run(REATTEST_ORCHESTRATION, input, id, 120_000);
@@ -799,6 +1012,7 @@ describe("re-attest activities against the sandbox", () => {
         outcome: "succeeded",
         previousAgents: 1,
         evicted: 1,
+        retired: 0,
         checks: { agentAttested: true, svidSigned: true },
       });
       const newToken = await tokenSecret(app);
@@ -824,6 +1038,42 @@ describe("re-attest activities against the sandbox", () => {
       );
     } finally {
       await harness.dispose();
+    }
+  }, 150_000);
+
+  it("the orchestration in Multiple revision mode: the new revision takes the traffic, the old one is retired", async () => {
+    const app = "app-md";
+    await deploy(app, 9, { url: bundleUrl }, multipleMode(app));
+    const old = `${app}--v1`;
+    const harness = realActivitiesHarness();
+    try {
+      const id = reattestInstanceId(app);
+      const status = await harness.run(REATTEST_ORCHESTRATION, orchestrationInput(app), id, 120_000);
+      expect(status.runtimeStatus).toBe("Completed");
+      const out = status.output as ReattestOutput;
+      const revisionName = out.revisionName ?? "";
+      expect(await arm.containerAppsRevisions.getRevision(RG, app, revisionName)).toMatchObject({
+        active: true,
+        trafficWeight: 100,
+        runningState: "Running",
+      });
+      // Without the retire step the old revision would stay active on a spent token: a crash
+      // loop on its next replica restart, the alert again, and another re-attestation.
+      expect(await arm.containerAppsRevisions.getRevision(RG, app, old)).toMatchObject({
+        active: false,
+        replicas: 0,
+      });
+      expect((await arm.containerAppsRevisionReplicas.listReplicas(RG, app, old)).value).toEqual([]);
+      expect((await revisionsOf(app)).filter((r) => r.active).map((r) => r.name)).toEqual([revisionName]);
+      expect(out).toMatchObject({ outcome: "succeeded", evicted: 1, retired: 1 });
+      expect(out.warning).toBeUndefined();
+      expect(Object.keys(out.stepSeconds)).toContain("retire");
+      await tokenSecret(app);
+      const stored = JSON.stringify([harness.history(id), status]);
+      for (const token of tokensSeen) expect(stored).not.toContain(token);
+    } finally {
+      await harness.dispose();
+      await arm.containerApps.beginDeleteAndWait(RG, app);
     }
   }, 150_000);
 

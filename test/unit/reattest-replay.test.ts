@@ -35,6 +35,14 @@ function stubs(
       ok(n < 3 ? { state: "Pending", detail: "Provisioning" } : { state: "Running", detail: "1/1 replicas" }),
     reattestVerify: (_i, n) => ok({ agentAttested: n >= 2, svidSigned: n >= 2 }),
     reattestEvictOld: () => ok({ evicted: 2, remaining: 1 }),
+    reattestRetireRevisions: () =>
+      ok({
+        mode: "Single",
+        retired: [],
+        keptWithTraffic: [],
+        keptNewer: [],
+        detail: "Single revision mode: nothing to do.",
+      }),
     ledgerRecord: () => ok(null),
     ...overrides,
   };
@@ -82,6 +90,7 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
       "revision",
       "verify",
       "evict",
+      "retire",
       "record",
     ]);
     expect(harness.callsOf(Activities.reattestApplyToken)).toHaveLength(1);
@@ -89,6 +98,11 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
     expect(harness.callsOf(Activities.reattestEvictOld)).toEqual([
       { app: "budget", alias: "spiffe://td/agent/budget", keepTokenSha256: SHA },
     ]);
+    expect(harness.callsOf(Activities.reattestRetireRevisions)).toEqual([
+      { app: "budget", keepRevision: "budget--sa-1" },
+    ]);
+    expect(out).toMatchObject({ retired: 0 });
+    expect(out.warning).toBeUndefined();
     const [record] = harness.callsOf(Activities.ledgerRecord) as Array<Record<string, unknown>>;
     expect(record).toMatchObject({
       app: "budget",
@@ -116,6 +130,7 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
     expect(out.failure).toMatch(/reattestApplyToken: Container app budget has no SPIRE agent sidecar/);
     expect(harness.callsOf(Activities.reattestApplyToken)).toHaveLength(1);
     expect(harness.callsOf(Activities.reattestEvictOld)).toHaveLength(0);
+    expect(harness.callsOf(Activities.reattestRetireRevisions)).toHaveLength(0);
     expect(harness.callsOf(Activities.ledgerRecord)[0]).toMatchObject({ outcome: "failed" });
   });
 
@@ -262,5 +277,85 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
     const out = s.output as ReattestOutput;
     expect(out.outcome).toBe("succeeded");
     expect(out.failure).toMatch(/ledger not updated: ledgerRecord: fleet table unreachable/);
+  });
+
+  it("retires the replaced revisions after evicting, and counts them in the output", async () => {
+    const order: string[] = [];
+    const s = await run({
+      reattestEvictOld: () => {
+        order.push("evict");
+        return ok({ evicted: 1, remaining: 1 });
+      },
+      reattestRetireRevisions: () => {
+        order.push("retire");
+        return ok({
+          mode: "Multiple",
+          retired: ["budget--v1", "budget--v2"],
+          keptWithTraffic: [],
+          keptNewer: [],
+          detail: "Multiple revision mode: deactivated budget--v1, budget--v2.",
+        });
+      },
+    });
+    const out = s.output as ReattestOutput;
+    expect(order).toEqual(["evict", "retire"]);
+    expect(out).toMatchObject({ outcome: "succeeded", retired: 2 });
+    expect(out.warning).toBeUndefined();
+    expect(out.stepSeconds).toHaveProperty("retire");
+  });
+
+  it("a revision left active because it still carries traffic is a warning on a succeeded run", async () => {
+    const detail =
+      "Multiple revision mode: left budget--canary active because traffic or a label still points at them";
+    const s = await run({
+      reattestRetireRevisions: () =>
+        ok({
+          mode: "Multiple",
+          retired: ["budget--v1"],
+          keptWithTraffic: ["budget--canary"],
+          keptNewer: [],
+          detail,
+        }),
+    });
+    const out = s.output as ReattestOutput;
+    expect(out).toMatchObject({ outcome: "succeeded", retired: 1, warning: detail });
+    expect(out.failure).toBeUndefined();
+    expect(harness.callsOf(Activities.ledgerRecord)[0]).toMatchObject({ outcome: "succeeded" });
+  });
+
+  it("a retire step that fails leaves the verified run succeeded, with a warning saying what to do", async () => {
+    const refused = await run({
+      reattestRetireRevisions: () =>
+        fail(
+          "KeepRevisionNotActive",
+          "revision budget--sa-1 is not an active revision of container app budget",
+        ),
+    });
+    expect(refused.output as ReattestOutput).toMatchObject({
+      outcome: "succeeded",
+      evicted: 2,
+      warning: expect.stringMatching(
+        /replaced revisions not retired: reattestRetireRevisions: revision budget--sa-1 is not an active revision.*deactivate them/,
+      ),
+    });
+    expect((refused.output as ReattestOutput).retired).toBeUndefined();
+    await harness.dispose();
+
+    const down = await run(
+      {
+        reattestRetireRevisions: () => {
+          throw new Error("503 ServiceUnavailable");
+        },
+      },
+      input,
+      200,
+    );
+    expect(down.output as ReattestOutput).toMatchObject({
+      outcome: "succeeded",
+      warning: expect.stringMatching(/reattestRetireRevisions kept failing after retries: .*503/),
+    });
+    // Retried as transient, then given up on: the run stands.
+    expect(harness.callsOf(Activities.reattestRetireRevisions).length).toBeGreaterThan(1);
+    expect(harness.callsOf(Activities.ledgerRecord)[0]).toMatchObject({ outcome: "succeeded" });
   });
 });
