@@ -1,15 +1,15 @@
 import type { Revision } from "@azure/arm-appcontainers";
 import { z } from "zod";
+import { planRetirement, revisionsMode } from "../shared/containerapp/retire-plan.js";
 import { PermanentError } from "../shared/errors.js";
 import type { LogSink } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
 import { Activities, type ActivityResult, type RetireInput, type RetireOutput } from "./contracts.js";
-import { planRetirement, revisionsMode } from "./retire-plan.js";
 import { appName, getApp, requireManaged, runActivity } from "./run.js";
 
 /*
  * reattestRetireRevisions: after the new agent is verified, deactivates the app's replaced
- * revisions in Multiple revision mode (see retire-plan.ts for why and which). Deactivation is the
+ * revisions in Multiple revision mode (see shared/containerapp/retire-plan.ts for why and which). Deactivation is the
  * revision's own ARM action (POST .../revisions/{name}/deactivate), never a change of the app's
  * template. Idempotent: a retry finds the revisions inactive and deactivates nothing.
  */

@@ -1,6 +1,6 @@
 import type { ContainerApp, Revision, TrafficWeight } from "@azure/arm-appcontainers";
 import { describe, expect, it } from "vitest";
-import { planRetirement } from "../../activities/retire-plan.js";
+import { planRetirement } from "../../shared/containerapp/retire-plan.js";
 
 const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
 const rev = (name: string, minute: number | undefined, active = true, trafficWeight = 0): Revision =>
