@@ -115,6 +115,8 @@ export interface LedgerRecordInput {
   finishedAt: string;
   outcome: "succeeded" | "failed";
   failure?: string;
+  /** A succeeded run that left something for a person (e.g. a revision kept because it takes traffic). */
+  warning?: string;
   stepSeconds: Record<string, number>;
   previousAgents: number;
   newAgentSha256?: string;

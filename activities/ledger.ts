@@ -27,6 +27,7 @@ const LedgerSchema = z.object({
   finishedAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), "not an ISO time"),
   outcome: z.enum(["succeeded", "failed"]),
   failure: z.string().optional(),
+  warning: z.string().optional(),
   stepSeconds: z.record(z.string(), z.number()),
   previousAgents: z.number().int().min(0),
   newAgentSha256: z
@@ -62,6 +63,7 @@ export function ledgerRecord(
       finishedAt: new Date(i.finishedAt),
       outcome: i.outcome,
       failure: text(i.failure),
+      warning: text(i.warning),
       stepSeconds: JSON.stringify(i.stepSeconds),
       previousAgents: i.previousAgents,
       newAgentSha256: i.newAgentSha256,

@@ -303,6 +303,7 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
     finishedAt: context.df.currentUtcDateTime.toISOString(),
     outcome: output.outcome,
     failure: output.failure,
+    warning: output.warning,
     stepSeconds: output.stepSeconds,
     previousAgents: output.previousAgents,
     newAgentSha256: output.outcome === "succeeded" ? applied?.tokenSha256 : undefined,

@@ -320,7 +320,11 @@ describe("reattest orchestration (replayed by durable-functions, activities stub
     const out = s.output as ReattestOutput;
     expect(out).toMatchObject({ outcome: "succeeded", retired: 1, warning: detail });
     expect(out.failure).toBeUndefined();
-    expect(harness.callsOf(Activities.ledgerRecord)[0]).toMatchObject({ outcome: "succeeded" });
+    // The ledger keeps the warning too, so the fleet's history shows what was left for a person.
+    expect(harness.callsOf(Activities.ledgerRecord)[0]).toMatchObject({
+      outcome: "succeeded",
+      warning: detail,
+    });
   });
 
   it("a retire step that fails leaves the verified run succeeded, with a warning saying what to do", async () => {
