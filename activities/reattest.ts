@@ -380,21 +380,34 @@ export function reattestEvictOld(
 // ---------------------------------------------------------------------------------------------
 // Registration
 
-type Handler<I, O> = (input: I, services?: Services, sink?: LogSink) => Promise<ActivityResult<O>>;
+export type ActivityHandler = (
+  input: unknown,
+  services?: Services,
+  sink?: LogSink,
+) => Promise<ActivityResult<unknown>>;
 
-function register<I, O>(name: string, handler: Handler<I, O>): void {
-  df.app.activity(name, {
-    handler: (input: unknown, context: InvocationContext) => handler(input as I, undefined, context),
-  });
-}
+/** An activity's typed handler as the host calls it: input as received (each handler validates it). */
+const asHandler =
+  <I, O>(h: (input: I, services?: Services, sink?: LogSink) => Promise<ActivityResult<O>>): ActivityHandler =>
+  (input, services, sink) =>
+    h(input as I, services, sink);
+
+/** Every activity of the re-attest orchestration by name: what the host registers, and what tests run. */
+export const REATTEST_ACTIVITIES: Readonly<Record<string, ActivityHandler>> = {
+  [Activities.reattestPrepare]: asHandler(reattestPrepare),
+  [Activities.reattestApplyToken]: asHandler(reattestApplyToken),
+  [Activities.reattestRevisionState]: asHandler(reattestRevisionState),
+  [Activities.reattestVerify]: asHandler(reattestVerify),
+  [Activities.reattestEvictOld]: asHandler(reattestEvictOld),
+  [Activities.reattestRetireRevisions]: asHandler(reattestRetireRevisions),
+  [Activities.ledgerRecord]: asHandler(ledgerRecord),
+};
 
 /** Registers every activity of the re-attest orchestration with the Functions host. */
 export function registerReattestActivities(): void {
-  register(Activities.reattestPrepare, reattestPrepare);
-  register(Activities.reattestApplyToken, reattestApplyToken);
-  register(Activities.reattestRevisionState, reattestRevisionState);
-  register(Activities.reattestVerify, reattestVerify);
-  register(Activities.reattestEvictOld, reattestEvictOld);
-  register(Activities.reattestRetireRevisions, reattestRetireRevisions);
-  register(Activities.ledgerRecord, ledgerRecord);
+  for (const [name, handler] of Object.entries(REATTEST_ACTIVITIES)) {
+    df.app.activity(name, {
+      handler: (input: unknown, context: InvocationContext) => handler(input, undefined, context),
+    });
+  }
 }

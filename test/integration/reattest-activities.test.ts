@@ -9,9 +9,10 @@ import { getuid } from "node:process";
 import type { ContainerApp, ContainerAppsAPIClient } from "@azure/arm-appcontainers";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Activities, type ActivityResult } from "../../activities/contracts.js";
+import type { ActivityResult } from "../../activities/contracts.js";
 import { ledgerRecord } from "../../activities/ledger.js";
 import {
+  REATTEST_ACTIVITIES,
   reattestApplyToken,
   reattestEvictOld,
   reattestPrepare,
@@ -251,21 +252,15 @@ async function ciDeploy(app: string, image: string, suffix: string): Promise<voi
 
 /** The durable-functions replay of the reattest orchestration, its activities the real ones. */
 function realActivitiesHarness(): ReplayHarness {
-  const withServices =
-    <I, O>(h: (i: I, s?: Services, k?: LogSink) => Promise<ActivityResult<O>>) =>
-    (input: unknown) =>
-      call(h(input as I, services, sink));
+  const activities = Object.fromEntries(
+    Object.entries(REATTEST_ACTIVITIES).map(([name, h]) => [
+      name,
+      (input: unknown) => call(h(input, services, sink)),
+    ]),
+  );
   return new ReplayHarness({
     orchestrations: { [REATTEST_ORCHESTRATION]: reattestOrchestrator },
-    activities: {
-      [Activities.reattestPrepare]: withServices(reattestPrepare),
-      [Activities.reattestApplyToken]: withServices(reattestApplyToken),
-      [Activities.reattestRevisionState]: withServices(reattestRevisionState),
-      [Activities.reattestVerify]: withServices(reattestVerify),
-      [Activities.reattestEvictOld]: withServices(reattestEvictOld),
-      [Activities.reattestRetireRevisions]: withServices(reattestRetireRevisions),
-      [Activities.ledgerRecord]: withServices(ledgerRecord),
-    },
+    activities,
     timeScale: 1,
   });
 }

@@ -8,15 +8,7 @@ import { getuid } from "node:process";
 import type { ContainerApp, ContainerAppsAPIClient } from "@azure/arm-appcontainers";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Activities, type ActivityResult } from "../../activities/contracts.js";
-import { ledgerRecord } from "../../activities/ledger.js";
-import {
-  reattestApplyToken,
-  reattestEvictOld,
-  reattestPrepare,
-  reattestRevisionState,
-  reattestVerify,
-} from "../../activities/reattest.js";
+import { REATTEST_ACTIVITIES } from "../../activities/reattest.js";
 import {
   REATTEST_ORCHESTRATION,
   type ReattestInput,
@@ -153,20 +145,15 @@ afterAll(async () => {
 
 describe("re-attestation with the SPIRE server at log_level INFO", () => {
   it("reports the SVID signal as hidden by the log level and succeeds on attestation, promptly", async () => {
-    const withServices =
-      <I, O>(h: (i: I, s?: Services, k?: LogSink) => Promise<ActivityResult<O>>) =>
-      (input: unknown) =>
-        h(input as I, services, sink);
+    const activities = Object.fromEntries(
+      Object.entries(REATTEST_ACTIVITIES).map(([name, h]) => [
+        name,
+        (input: unknown) => h(input, services, sink),
+      ]),
+    );
     const harness = new ReplayHarness({
       orchestrations: { [REATTEST_ORCHESTRATION]: reattestOrchestrator },
-      activities: {
-        [Activities.reattestPrepare]: withServices(reattestPrepare),
-        [Activities.reattestApplyToken]: withServices(reattestApplyToken),
-        [Activities.reattestRevisionState]: withServices(reattestRevisionState),
-        [Activities.reattestVerify]: withServices(reattestVerify),
-        [Activities.reattestEvictOld]: withServices(reattestEvictOld),
-        [Activities.ledgerRecord]: withServices(ledgerRecord),
-      },
+      activities,
       timeScale: 1,
     });
     try {
