@@ -39,6 +39,11 @@ export interface SandboxOptions {
    * how verification reports the signal hidden).
    */
   spireLogLevel?: LogLevel;
+  /**
+   * Subscribe the product's keyVaultEvents function to Key Vault's events (default true), so a
+   * secret written in the sandbox nudges a bundle rotation as in Azure.
+   */
+  keyVaultEvents?: boolean;
 }
 
 export interface Sandbox {
@@ -47,8 +52,8 @@ export interface Sandbox {
   azure: AzureSimulator;
   services: AzureServices;
   settings: Record<string, string>;
-  /** Key Vault's Event Grid subscription to the product's keyVaultEvents function. */
-  keyVaultEvents: EventSubscription;
+  /** Key Vault's Event Grid subscription to the product's keyVaultEvents function, unless opted out. */
+  keyVaultEvents?: EventSubscription;
   describe(): string;
   stop(): Promise<void>;
 }
@@ -166,13 +171,16 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     // Subscribing does the validation handshake; a host that fails it fails the sandbox's start.
     const keyVault = services.keyVault;
     if (!keyVault) throw new Error("the sandbox needs its Key Vault");
-    const keyVaultEvents = await keyVault.subscribeEventGrid({
-      name: "spire-autopilot-trust-material",
-      endpointUrl: `${host.url}/runtime/webhooks/eventgrid?functionName=${KEY_VAULT_EVENTS_FUNCTION}&code=${host.keys.systemKeys.eventgrid_extension}`,
-      includedEventTypes: KEY_VAULT_SECRET_EVENT_TYPES,
-      subjectIn: trustMaterialSecrets(settings),
-    });
-    stops.push(async () => keyVaultEvents.delete());
+    const keyVaultEvents =
+      opts.keyVaultEvents === false
+        ? undefined
+        : await keyVault.subscribeEventGrid({
+            name: "spire-autopilot-trust-material",
+            endpointUrl: `${host.url}/runtime/webhooks/eventgrid?functionName=${KEY_VAULT_EVENTS_FUNCTION}&code=${host.keys.systemKeys.eventgrid_extension}`,
+            includedEventTypes: KEY_VAULT_SECRET_EVENT_TYPES,
+            subjectIn: trustMaterialSecrets(settings),
+          });
+    if (keyVaultEvents) stops.push(async () => keyVaultEvents.delete());
 
     return {
       host,
@@ -194,7 +202,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
           `  ARM simulator    ${settings.ARM_ENDPOINT} (CA ${settings.ARM_CA_CERT_FILE}; control API under /_sim/)`,
           `  Log Analytics    ${settings.LOGS_ENDPOINT} workspace ${settings.LOG_ANALYTICS_WORKSPACE_ID}`,
           `  Key Vault        ${settings.KEY_VAULT_URL}`,
-          `  Event Grid       ${keyVault.resourceId} → ${KEY_VAULT_EVENTS_FUNCTION} (${trustMaterialSecrets(settings).join(", ")})`,
+          keyVaultEvents
+            ? `  Event Grid       ${keyVault.resourceId} → ${KEY_VAULT_EVENTS_FUNCTION} (${trustMaterialSecrets(settings).join(", ")})`
+            : "  Event Grid       (Key Vault events not subscribed)",
           `  Table Storage    Azurite (AzureWebJobsStorage)`,
         ].join("\n");
       },
