@@ -112,6 +112,9 @@ function normalizeKeys(data: unknown): unknown {
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
+/** A value from the event, quoted and cut short: problem texts go to logs and HTTP answers. */
+const q = (value: string): string => JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
+
 /** Accept, ignore or reject one delivered event; the problem text names what is wrong. */
 export function classifyKeyVaultEvent(event: unknown, scope: KeyVaultEventScope): KeyVaultEventVerdict {
   const reject = (problem: string): KeyVaultEventVerdict => ({ kind: "reject", problem });
@@ -128,18 +131,18 @@ export function classifyKeyVaultEvent(event: unknown, scope: KeyVaultEventScope)
     return reject(`the event does not fit the Event Grid event schema: ${issue(env.error, "")}`);
   const e = env.data;
   if (!e.eventType.toLowerCase().startsWith("microsoft.keyvault.")) {
-    return reject(`not a Key Vault event: eventType is "${e.eventType}" (from topic ${e.topic})`);
+    return reject(`not a Key Vault event: eventType is ${q(e.eventType)} (from topic ${q(e.topic)})`);
   }
   const vault = vaultNameOf(scope.vaultUrl);
   const topicVault = VAULT_TOPIC.exec(e.topic)?.[1];
   if (topicVault === undefined) {
     return reject(
-      `not a Key Vault event: topic "${e.topic}" is not a vault's resource id (/subscriptions/…/providers/Microsoft.KeyVault/vaults/<name>)`,
+      `not a Key Vault event: topic ${q(e.topic)} is not a vault's resource id (/subscriptions/…/providers/Microsoft.KeyVault/vaults/<name>)`,
     );
   }
   if (!same(topicVault, vault)) {
     return reject(
-      `the event names another vault: "${topicVault}"; this app's vault is "${vault}" (KEY_VAULT_URL)`,
+      `the event names another vault: ${q(topicVault)}; this app's vault is "${vault}" (KEY_VAULT_URL)`,
     );
   }
   const eventType = SECRET_EVENT_TYPES.find((t) => same(t, e.eventType));
@@ -155,32 +158,32 @@ export function classifyKeyVaultEvent(event: unknown, scope: KeyVaultEventScope)
   const data = d.data;
   if (!same(data.vaultname, vault)) {
     return reject(
-      `the event names another vault: data.VaultName is "${data.vaultname}"; this app's vault is "${vault}" (KEY_VAULT_URL)`,
+      `the event names another vault: data.VaultName is ${q(data.vaultname)}; this app's vault is "${vault}" (KEY_VAULT_URL)`,
     );
   }
   const secret = scope.secretNames.find((n) => same(n, data.objectname));
   if (!secret) {
     return reject(
-      `the event names another secret: "${data.objectname}"; this app keeps ${scope.secretNames.map((n) => `"${n}"`).join(" and ")}`,
+      `the event names another secret: ${q(data.objectname)}; this app keeps ${scope.secretNames.map((n) => `"${n}"`).join(" and ")}`,
     );
   }
   if (!same(e.subject, data.objectname)) {
-    return reject(`the event's subject "${e.subject}" is not its data.ObjectName "${data.objectname}"`);
+    return reject(`the event's subject ${q(e.subject)} is not its data.ObjectName ${q(data.objectname)}`);
   }
   let id: URL;
   try {
     id = new URL(data.id);
   } catch {
-    return reject(`data.Id "${data.id}" is not a secret identifier URL`);
+    return reject(`data.Id ${q(data.id)} is not a secret identifier URL`);
   }
   const [collection, idName, idVersion] = id.pathname.split("/").filter(Boolean);
   if (!same(id.host, new URL(scope.vaultUrl).host)) {
     return reject(
-      `the event names another vault: data.Id is on ${id.host}, not ${new URL(scope.vaultUrl).host}`,
+      `the event names another vault: data.Id is on ${q(id.host)}, not ${new URL(scope.vaultUrl).host}`,
     );
   }
   if (collection !== "secrets" || !idName || !same(idName, data.objectname) || idVersion !== data.version) {
-    return reject(`data.Id "${data.id}" is not secret ${data.objectname} version ${data.version}`);
+    return reject(`data.Id ${q(data.id)} is not secret ${q(data.objectname)} version ${q(data.version)}`);
   }
   return {
     kind: "rotate",

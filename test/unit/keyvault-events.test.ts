@@ -154,7 +154,7 @@ describe("classifyKeyVaultEvent rejects, naming the problem", () => {
           Id: "https://kv-other.vault.azure.net/secrets/spire-trust-bundle/ee059b2bb5bc48398a53b168c6cdcb10",
         },
       ),
-      /data\.Id is on kv-other\.vault\.azure\.net/,
+      /data\.Id is on "kv-other\.vault\.azure\.net"/,
     ],
     [
       "another secret",
@@ -173,7 +173,7 @@ describe("classifyKeyVaultEvent rejects, naming the problem", () => {
     [
       "an Id of another version",
       kvEvent({}, { Id: "https://kv-spire.vault.azure.net/secrets/spire-trust-bundle/other" }),
-      /is not secret spire-trust-bundle version/,
+      /is not secret "spire-trust-bundle" version/,
     ],
   ];
   it.each(rejected)("%s", (_name, event, problem) => {
@@ -181,4 +181,10 @@ describe("classifyKeyVaultEvent rejects, naming the problem", () => {
     expect(v.kind).toBe("reject");
     expect(v.kind === "reject" && v.problem).toMatch(problem);
   });
+});
+
+it("cuts the event's own values short in the problem it names", () => {
+  const v = classifyKeyVaultEvent(kvEvent({ eventType: `Contoso.${"x".repeat(5000)}` }), scope);
+  expect(v.kind === "reject" && v.problem.length).toBeLessThan(400);
+  expect(v.kind === "reject" && v.problem).toMatch(/^not a Key Vault event: eventType is "Contoso\.x+…"/);
 });
