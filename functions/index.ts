@@ -5,10 +5,12 @@ import { registerReattestActivities } from "../activities/reattest.js";
 import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
 import { loadConfig } from "../shared/config.js";
 import { lookupApp } from "../shared/containerapp/lookup.js";
+import { keyVaultEventScope } from "../shared/keyVaultEvents.js";
 import { getServices } from "../shared/services.js";
 import { createWebhookAuthenticator } from "../shared/webhookAuth.js";
 import { alertsHttpHandler } from "./alerts.js";
 import { healthHandler } from "./health.js";
+import { keyVaultEventsHandler } from "./keyVaultEvents.js";
 import { operationsHttpHandler } from "./operations.js";
 import { reattestHttpHandler } from "./reattest.js";
 
@@ -64,4 +66,10 @@ df.app.client.http("operation", {
   methods: ["GET"],
   authLevel: "function",
   handler: operationsHttpHandler(),
+});
+
+// ---- trust material: Key Vault's events on the bundle and admin SVID secrets nudge a rotation.
+// Event Grid calls /runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=<eventgrid_extension>.
+df.app.client.eventGrid("keyVaultEvents", {
+  handler: keyVaultEventsHandler({ scope: keyVaultEventScope(config) }),
 });

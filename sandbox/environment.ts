@@ -7,6 +7,7 @@ import {
   startAzureSimulator,
 } from "./azure/index.js";
 import { type ProfileName, resolveProfile } from "./azure/profiles.js";
+import type { EventSubscription } from "./emulators/eventgrid.js";
 import { type AzureServices, startAzureServices } from "./emulators/index.js";
 import { type HostProcess, startHostProcess } from "./host/process.js";
 import { type LogLevel, type SpireServerHandle, startSpireServer } from "./spire/index.js";
@@ -38,6 +39,11 @@ export interface SandboxOptions {
    * how verification reports the signal hidden).
    */
   spireLogLevel?: LogLevel;
+  /**
+   * Subscribe the product's keyVaultEvents function to Key Vault's events (default true), so a
+   * secret written in the sandbox nudges a bundle rotation as in Azure.
+   */
+  keyVaultEvents?: boolean;
 }
 
 export interface Sandbox {
@@ -46,6 +52,8 @@ export interface Sandbox {
   azure: AzureSimulator;
   services: AzureServices;
   settings: Record<string, string>;
+  /** Key Vault's Event Grid subscription to the product's keyVaultEvents function, unless opted out. */
+  keyVaultEvents?: EventSubscription;
   describe(): string;
   stop(): Promise<void>;
 }
@@ -53,6 +61,19 @@ export interface Sandbox {
 const REPO_ROOT = resolve(import.meta.dirname, "..");
 export const SANDBOX_TRUST_DOMAIN = "sandbox.spire-autopilot.test";
 export const SANDBOX_SPIRE_VM = { resourceGroup: "rg-spire", name: "vm-spire-server" };
+export const KEY_VAULT_EVENTS_FUNCTION = "keyVaultEvents";
+export const KEY_VAULT_SECRET_EVENT_TYPES = [
+  "Microsoft.KeyVault.SecretNewVersionCreated",
+  "Microsoft.KeyVault.SecretNearExpiry",
+  "Microsoft.KeyVault.SecretExpired",
+];
+
+/** The secrets the product keeps in Key Vault, as its settings name them (defaults as in config). */
+export function trustMaterialSecrets(settings: Record<string, string | undefined>): string[] {
+  const bundle = settings.TRUST_BUNDLE_SECRET_NAME || "spire-trust-bundle";
+  const admin = settings.SPIRE_ADMIN_SVID_SECRET;
+  return admin ? [bundle, admin] : [bundle];
+}
 
 /** Settings the product needs, pointing at the local environment (the services add their endpoints). */
 export function sandboxSettings(spireSocketPath: string): Record<string, string> {
@@ -95,6 +116,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const profile = resolveProfile(opts.profile, timeScale);
     const services = await startAzureServices({
       logIngestionDelayMs: profile.logIngestionDelayMs,
+      keyVaultResource: {
+        subscriptionId: sandboxSettings("").AZURE_SUBSCRIPTION_ID as string,
+        resourceGroup: SANDBOX_SPIRE_VM.resourceGroup,
+      },
       stateDir: join(opts.stateDir, "azure-services"),
       clock,
       log: opts.log,
@@ -141,6 +166,21 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
         auth: { kind: "function-key" },
       },
     ]);
+    // As an operator subscribes the vault's events in Azure (README): the three secret events, on
+    // the product's secrets only, to the Event Grid extension's webhook with its system key.
+    // Subscribing does the validation handshake; a host that fails it fails the sandbox's start.
+    const keyVault = services.keyVault;
+    if (!keyVault) throw new Error("the sandbox needs its Key Vault");
+    const keyVaultEvents =
+      opts.keyVaultEvents === false
+        ? undefined
+        : await keyVault.subscribeEventGrid({
+            name: "spire-autopilot-trust-material",
+            endpointUrl: `${host.url}/runtime/webhooks/eventgrid?functionName=${KEY_VAULT_EVENTS_FUNCTION}&code=${host.keys.systemKeys.eventgrid_extension}`,
+            includedEventTypes: KEY_VAULT_SECRET_EVENT_TYPES,
+            subjectIn: trustMaterialSecrets(settings),
+          });
+    if (keyVaultEvents) stops.push(async () => keyVaultEvents.delete());
 
     return {
       host,
@@ -148,6 +188,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       azure,
       services,
       settings,
+      keyVaultEvents,
       describe() {
         return [
           "spire-autopilot sandbox",
@@ -161,6 +202,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
           `  ARM simulator    ${settings.ARM_ENDPOINT} (CA ${settings.ARM_CA_CERT_FILE}; control API under /_sim/)`,
           `  Log Analytics    ${settings.LOGS_ENDPOINT} workspace ${settings.LOG_ANALYTICS_WORKSPACE_ID}`,
           `  Key Vault        ${settings.KEY_VAULT_URL}`,
+          keyVaultEvents
+            ? `  Event Grid       ${keyVault.resourceId} → ${KEY_VAULT_EVENTS_FUNCTION} (${trustMaterialSecrets(settings).join(", ")})`
+            : "  Event Grid       (Key Vault events not subscribed)",
           `  Table Storage    Azurite (AzureWebJobsStorage)`,
         ].join("\n");
       },

@@ -3,7 +3,8 @@
  *  - the Log Analytics workspace (logs store + query API over HTTPS),
  *  - log search alert rules (the product's shared/kql/alert-rules.json by default) with webhook
  *    delivery, and the Entra-like issuer whose tokens secure webhooks carry,
- *  - Key Vault secrets over HTTPS, and the Key Vault reference resolver Container Apps use,
+ *  - Key Vault secrets over HTTPS, with its Event Grid events pushed to webhook subscriptions
+ *    (keyVault.subscribeEventGrid), and the Key Vault reference resolver Container Apps use,
  *  - Azurite (Blob, Queue, Table).
  * Everything binds 127.0.0.1 on free ports; a failure while starting stops what did start.
  */
@@ -47,6 +48,8 @@ export interface AzureServicesOptions {
   keyVaultAliases?: readonly string[];
   azurite?: boolean;
   keyVault?: boolean;
+  /** Where the vault "lives" in ARM: its resource id is its Event Grid events' topic. */
+  keyVaultResource?: { subscriptionId: string; resourceGroup: string };
   /** Log Analytics ingestion latency on the sandbox clock (see LogStoreOptions); default none. */
   logIngestionDelayMs?: { min: number; max: number };
   log?: (message: string) => void;
@@ -122,7 +125,7 @@ export async function startAzureServices(options: AzureServicesOptions = {}): Pr
       options.keyVault === false
         ? Promise.resolve(undefined)
         : timed(startupMs, "keyVault", async () => {
-            const kv = await startKeyVault({ tls, clock });
+            const kv = await startKeyVault({ tls, clock, ...options.keyVaultResource, log });
             cleanups.push(() => kv.close());
             return kv;
           }),

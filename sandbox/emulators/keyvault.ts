@@ -13,11 +13,21 @@
  *   DELETE /secrets/{name} (soft delete), GET/DELETE /deletedsecrets/{name}, POST .../recover
  * Limits as Azure's: names 1-127 of [0-9A-Za-z-], value <= 25 KiB, contentType <= 255 chars,
  * <= 15 tags. Times come from the sandbox clock, so time-scaled runs see scaled ages.
+ *
+ * Key Vault's Event Grid events (Microsoft Learn, "Azure Key Vault as Event Grid source"), published
+ * on the vault's system topic (eventgrid.ts delivers them to webhook subscriptions):
+ *   SecretNewVersionCreated   on every new version;
+ *   SecretNearExpiry          30 days before the current version's exp (at once when that is
+ *                             already past: short-lived material gets it on creation);
+ *   SecretExpired             at the current version's exp.
+ * Only the current (newest) version's expiry counts; a newer version cancels the older one's.
+ * data: {Id, VaultName, ObjectType: "Secret", ObjectName, Version, NBF, EXP} — never the value.
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { isIP } from "node:net";
 import { SANDBOX_TOKEN_PREFIX } from "../azure/credential.js";
-import { REAL_TIME, type ScaledClock } from "../azure/logs/clock.js";
+import { REAL_TIME, realDelay, type ScaledClock } from "../azure/logs/clock.js";
 import {
   bearerToken,
   type RunningServer,
@@ -25,6 +35,12 @@ import {
   sendJson,
   startHttpsServer,
 } from "../azure/logs/https.js";
+import {
+  type EventGridEvent,
+  EventGridTopic,
+  type EventSubscription,
+  type EventSubscriptionOptions,
+} from "./eventgrid.js";
 
 export const SANDBOX_TENANT_ID = "72f988bf-0000-4000-8000-00000000aaaa";
 
@@ -57,21 +73,27 @@ interface DeletedRecord {
   scheduledPurgeDate: number;
 }
 
-/** Event Grid's Key Vault event, as the sandbox would deliver it. */
-export interface KeyVaultEvent {
-  eventType: "Microsoft.KeyVault.SecretNewVersionCreated";
-  subject: string;
-  eventTime: string;
+export type KeyVaultSecretEventType =
+  | "Microsoft.KeyVault.SecretNewVersionCreated"
+  | "Microsoft.KeyVault.SecretNearExpiry"
+  | "Microsoft.KeyVault.SecretExpired";
+
+/** A Key Vault event in the Event Grid event schema, as the vault's system topic delivers it. */
+export interface KeyVaultEvent extends EventGridEvent {
+  eventType: KeyVaultSecretEventType;
   data: {
     Id: string;
     VaultName: string;
     ObjectType: "Secret";
     ObjectName: string;
     Version: string;
-    NBF?: number;
-    EXP?: number;
+    NBF: number | null;
+    EXP: number | null;
   };
 }
+
+/** SecretNearExpiry comes this long before the current version's exp. */
+export const NEAR_EXPIRY_MS = 30 * 86_400_000;
 
 export interface KeyVaultServerOptions {
   tls: ServerTls;
@@ -82,6 +104,10 @@ export interface KeyVaultServerOptions {
   acceptToken?: (token: string) => boolean;
   /** Soft-delete retention (default 90 days, Azure's default). */
   retentionDays?: number;
+  /** The vault's ARM resource id parts, for its Event Grid topic. */
+  subscriptionId?: string;
+  resourceGroup?: string;
+  log?: (line: string) => void;
 }
 
 export interface KeyVaultServer extends RunningServer {
@@ -90,7 +116,16 @@ export interface KeyVaultServer extends RunningServer {
   tenantId: string;
   /** Reads a secret without HTTP (for the Key Vault reference resolver and tests). */
   read(name: string, version?: string): { value: string; version: string; enabled: boolean } | undefined;
+  /** The vault's name as its events spell it (a loopback vault's host stands for it). */
+  vaultName: string;
+  /** The vault's resource id: its Event Grid system topic. */
+  resourceId: string;
   onEvent(listener: (e: KeyVaultEvent) => void): () => void;
+  /**
+   * An Event Grid webhook subscription on the vault's system topic; rejects when the endpoint fails
+   * the validation handshake (the subscription then does not exist and receives nothing).
+   */
+  subscribeEventGrid(options: EventSubscriptionOptions): Promise<EventSubscription>;
   /** The next `count` authenticated requests fail with `status` (e.g. 429 throttling, 503). */
   injectFault(fault: { status: number; count?: number; retryAfterSeconds?: number }): void;
   /** Requests answered, by the first path segment (secrets, deletedsecrets). */
@@ -248,22 +283,80 @@ export async function startKeyVault(options: KeyVaultServerOptions): Promise<Key
     const record = secrets.get(key(name)) ?? { name, versions: [] };
     record.versions.push(v);
     secrets.set(key(name), record);
-    const event: KeyVaultEvent = {
-      eventType: "Microsoft.KeyVault.SecretNewVersionCreated",
-      subject: name,
+    publish("Microsoft.KeyVault.SecretNewVersionCreated", record, v);
+    armExpiry(record);
+    return bundle(origin, record.name, v, true);
+  };
+
+  // ---- Event Grid: the vault's system topic, and the expiry events of each current version
+  let topic: EventGridTopic | undefined;
+  let vaultName = "";
+  const expiryTimers = new Map<string, NodeJS.Timeout[]>();
+  let closing = false;
+
+  const publish = (eventType: KeyVaultSecretEventType, record: SecretRecord, v: SecretVersion) => {
+    const event = {
+      subject: record.name,
+      eventType,
       eventTime: new Date(clock.now()).toISOString(),
       data: {
-        Id: `${origin}/secrets/${record.name}/${v.version}`,
-        VaultName: new URL(origin).hostname,
-        ObjectType: "Secret",
+        // The vault's own DNS name, whatever host the client called it by.
+        Id: `${vaultUrl}secrets/${record.name}/${v.version}`,
+        VaultName: vaultName,
+        ObjectType: "Secret" as const,
         ObjectName: record.name,
         Version: v.version,
-        NBF: v.attributes.nbf,
-        EXP: v.attributes.exp,
+        NBF: v.attributes.nbf ?? null,
+        EXP: v.attributes.exp ?? null,
       },
+      dataVersion: "1",
     };
-    for (const l of listeners) l(event);
-    return bundle(origin, record.name, v, true);
+    const full = topic?.publish(event);
+    if (full) for (const l of listeners) l(full as KeyVaultEvent);
+  };
+
+  const disarmExpiry = (name: string) => {
+    for (const t of expiryTimers.get(key(name)) ?? []) clearTimeout(t);
+    expiryTimers.delete(key(name));
+  };
+
+  /** setTimeout on the sandbox clock, in steps a Node timer can hold. */
+  const at = (simMs: number, fire: () => void): NodeJS.Timeout => {
+    const wait = Math.min(realDelay(clock, simMs - clock.now()), 2 ** 31 - 1);
+    const t = setTimeout(() => {
+      if (clock.now() >= simMs) fire();
+      else replace(t, at(simMs, fire));
+    }, wait);
+    t.unref();
+    return t;
+  };
+  const replace = (old: NodeJS.Timeout, next: NodeJS.Timeout) => {
+    for (const list of expiryTimers.values()) {
+      const i = list.indexOf(old);
+      if (i >= 0) list[i] = next;
+    }
+  };
+
+  /** (Re)arms the near-expiry and expired events of the record's current version. */
+  const armExpiry = (record: SecretRecord) => {
+    disarmExpiry(record.name);
+    const v = record.versions[record.versions.length - 1];
+    if (!v || v.attributes.exp === undefined || closing) return;
+    const expMs = v.attributes.exp * 1000;
+    const stillCurrent = () =>
+      !closing &&
+      secrets.get(key(record.name)) === record &&
+      record.versions[record.versions.length - 1] === v &&
+      (v.attributes.exp ?? Number.NaN) * 1000 === expMs;
+    const timers = [
+      at(expMs - NEAR_EXPIRY_MS, () => {
+        if (stillCurrent()) publish("Microsoft.KeyVault.SecretNearExpiry", record, v);
+      }),
+      at(expMs, () => {
+        if (stillCurrent()) publish("Microsoft.KeyVault.SecretExpired", record, v);
+      }),
+    ];
+    expiryTimers.set(key(record.name), timers);
   };
 
   const parseJson = (raw: Buffer): Record<string, unknown> => {
@@ -312,6 +405,7 @@ export async function startKeyVault(options: KeyVaultServerOptions): Promise<Key
         const record = secrets.get(key(name));
         if (!record) throw notFound(name);
         secrets.delete(key(name));
+        disarmExpiry(record.name);
         const now = nowSeconds();
         const d: DeletedRecord = { record, deletedDate: now, scheduledPurgeDate: now + retentionSeconds };
         deleted.set(key(name), d);
@@ -335,6 +429,8 @@ export async function startKeyVault(options: KeyVaultServerOptions): Promise<Key
           if (patch.attributes.exp !== undefined) v.attributes.exp = optionalSeconds(patch.attributes.exp);
         }
         v.attributes.updated = nowSeconds();
+        const record = secrets.get(key(name));
+        if (record && patch.attributes?.exp !== undefined) armExpiry(record);
         return { status: 200, body: bundle(origin, recordName, v, false) };
       }
     }
@@ -356,6 +452,7 @@ export async function startKeyVault(options: KeyVaultServerOptions): Promise<Key
       if (third === "recover" && method === "POST") {
         deleted.delete(key(name));
         secrets.set(key(name), d.record);
+        armExpiry(d.record);
         return {
           status: 200,
           body: bundle(
@@ -414,9 +511,25 @@ export async function startKeyVault(options: KeyVaultServerOptions): Promise<Key
 
   const server = await startHttpsServer(options.tls, handler, options.port);
   vaultUrl = `${server.url}/`;
+  // A vault's name is the first label of its DNS name; a loopback vault has none, so its host.
+  const host = new URL(vaultUrl).hostname.replace(/^\[|\]$/g, "");
+  vaultName = isIP(host) !== 0 || host === "localhost" ? host : (host.split(".")[0] ?? host);
+  const resourceId = `/subscriptions/${options.subscriptionId ?? "00000000-0000-4000-8000-000000000000"}/resourceGroups/${
+    options.resourceGroup ?? "rg-sandbox"
+  }/providers/Microsoft.KeyVault/vaults/${vaultName}`;
+  topic = new EventGridTopic(resourceId, clock, options.log);
   return {
     ...server,
+    async close() {
+      closing = true;
+      for (const name of [...expiryTimers.keys()]) disarmExpiry(name);
+      topic?.close();
+      await server.close();
+    },
     vaultUrl,
+    vaultName,
+    resourceId,
+    subscribeEventGrid: (o) => (topic as EventGridTopic).subscribe(o),
     tenantId,
     read(name, version = "") {
       try {

@@ -4,8 +4,10 @@ import { dirname } from "node:path";
 
 /**
  * Function keys, kept in a local JSON file the way `AzureWebJobsSecretStorageType=files` keeps
- * them for the real host: a master key, host-wide function keys, system keys (the durable task
- * extension's webhooks) and per-function keys. Generated on first start when absent.
+ * them for the real host: a master key, host-wide function keys, system keys (the durable task and
+ * Event Grid extensions' webhooks, named `<extension>_extension` as the host's
+ * ScriptWebHookProvider names them) and per-function keys. Generated on first start when absent;
+ * a missing system key is added, as the host creates one on demand when its extension registers.
  */
 export interface HostKeys {
   masterKey: string;
@@ -24,17 +26,26 @@ export function loadOrCreateKeys(file: string): HostKeys {
     if (typeof parsed.masterKey !== "string" || parsed.masterKey.length < 16) {
       throw new Error(`Keys file ${file} has no masterKey of at least 16 characters`);
     }
-    return {
+    const keys: HostKeys = {
       masterKey: parsed.masterKey,
       functionKeys: parsed.functionKeys ?? {},
-      systemKeys: { durabletask_extension: newKey(), ...(parsed.systemKeys ?? {}) },
+      systemKeys: {
+        durabletask_extension: newKey(),
+        eventgrid_extension: newKey(),
+        ...(parsed.systemKeys ?? {}),
+      },
       functions: parsed.functions ?? {},
     };
+    // Persist added system keys: whoever reads the file (tests, the sandbox) must see the key served.
+    const had = Object.keys(parsed.systemKeys ?? {}).length;
+    if (Object.keys(keys.systemKeys).length !== had)
+      writeFileSync(file, `${JSON.stringify(keys, null, 2)}\n`);
+    return keys;
   }
   const keys: HostKeys = {
     masterKey: newKey(),
     functionKeys: { default: newKey() },
-    systemKeys: { durabletask_extension: newKey() },
+    systemKeys: { durabletask_extension: newKey(), eventgrid_extension: newKey() },
     functions: {},
   };
   mkdirSync(dirname(file), { recursive: true });

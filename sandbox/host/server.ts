@@ -14,6 +14,7 @@ import { HostClock, setVirtualTimeout } from "./clock.js";
 import { type CoreBinding, type CoreHandler, getRegistrations, type Registration } from "./core-shim.js";
 import { DurableEngine, EngineError, type OverridableStates } from "./durable/engine.js";
 import { InstanceStore, type RuntimeStatus } from "./durable/store.js";
+import { EVENT_GRID_WEBHOOK_PATH, type EventGridFunction, serveEventGridWebhook } from "./eventgrid.js";
 import { type AuthLevel, authorize, authorizeSystem, type HostKeys, loadOrCreateKeys } from "./keys.js";
 import { type CompiledRoute, compileRoute } from "./routes.js";
 import { parseSchedule, type Schedule } from "./schedule.js";
@@ -21,8 +22,9 @@ import { parseSchedule, type Schedule } from "./schedule.js";
 /**
  * A local stand-in for the Azure Functions host (Core Tools cannot be installed here). It loads
  * the app's real registrations and serves them the way the host does: HTTP triggers with routes,
- * methods and key auth; timers on NCRONTAB schedules; durable orchestrations, activities and the
- * durable client's RPC endpoints. The app's code runs unchanged.
+ * methods and key auth; timers on NCRONTAB schedules; Event Grid triggers behind the Event Grid
+ * extension's webhook; durable orchestrations, activities and the durable client's RPC endpoints.
+ * The app's code runs unchanged.
  */
 export interface HostOptions {
   /** The app's entry module (what package.json "main" is for the real host). */
@@ -135,6 +137,7 @@ export class FunctionsHost {
   private readonly routePrefix: string;
   private readonly http: HttpFunction[] = [];
   private readonly timerFns: TimerFunction[] = [];
+  private readonly eventGridFns = new Map<string, EventGridFunction>();
   private readonly orchestrators = new Map<string, CoreHandler>();
   private readonly activities = new Map<string, CoreHandler>();
   private readonly handlersByName = new Map<string, Registration>();
@@ -222,6 +225,11 @@ export class FunctionsHost {
         detail: `${f.methods.join(",")} /${[this.routePrefix, f.route.template].filter(Boolean).join("/")} (${f.authLevel})`,
       })),
       ...this.timerFns.map((f) => ({ name: f.name, kind: "timer", detail: f.schedule.expression })),
+      ...[...this.eventGridFns.keys()].map((name) => ({
+        name,
+        kind: "eventGrid",
+        detail: `POST ${EVENT_GRID_WEBHOOK_PATH}?functionName=${name} (eventgrid_extension key)`,
+      })),
       ...[...this.orchestrators.keys()].map((name) => ({ name, kind: "orchestration", detail: "" })),
       ...[...this.activities.keys()].map((name) => ({ name, kind: "activity", detail: "" })),
     ];
@@ -269,6 +277,12 @@ export class FunctionsHost {
         handler: reg.handler,
         extraInputs: extraInputsOf(reg),
         running: false,
+      });
+    } else if (type === "eventgridtrigger") {
+      const extraInputs = extraInputsOf(reg);
+      this.eventGridFns.set(name, {
+        name,
+        invoke: (event) => this.invoke(name, reg.handler, event, extraInputs),
       });
     } else if (type === "orchestrationtrigger") {
       this.orchestrators.set(name, reg.handler);
@@ -435,6 +449,23 @@ export class FunctionsHost {
     }
     if (path.startsWith("/admin/functions/")) {
       return this.adminInvoke(req, res, url, decodeURIComponent(path.slice("/admin/functions/".length)));
+    }
+    if (path.toLowerCase() === EVENT_GRID_WEBHOOK_PATH) {
+      const presented =
+        url.searchParams.get("code") ?? (req.headers["x-functions-key"] as string | undefined);
+      // ExtensionWebHookHandler is [Authorize(Policy = SystemKeyAuthLevel)]: the extension's system
+      // key or the master key, checked before the extension sees the request.
+      if (!authorizeSystem(this.keys, "eventgrid_extension", presented ?? undefined)) {
+        res.writeHead(401).end();
+        return;
+      }
+      const body = await readBody(req);
+      return serveEventGridWebhook(
+        { method, url, headers: req.headers, body },
+        res,
+        this.eventGridFns,
+        (line) => this.log(line),
+      );
     }
     if (path.startsWith("/durabletask/")) {
       return this.durableApi(req, res, url, path.slice("/durabletask/".length), method);

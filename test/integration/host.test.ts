@@ -385,6 +385,110 @@ describe("management API, as the Durable Functions extension answers it", () => 
   });
 });
 
+describe("Event Grid triggers, behind the extension's webhook", () => {
+  const hook = (query: string) => `${host.url}/runtime/webhooks/eventgrid?${query}`;
+  const sysKey = () => host.keys.systemKeys.eventgrid_extension!;
+  const event = (id: string, data: Record<string, unknown> = {}) => ({
+    id,
+    topic: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/v",
+    subject: "bundle",
+    eventType: "Sample.Happened",
+    eventTime: "2026-12-01T00:00:00Z",
+    data,
+    dataVersion: "1",
+    metadataVersion: "1",
+  });
+  const deliver = (
+    body: string,
+    type: string | undefined,
+    query = `functionName=sampleEvents&code=${sysKey()}`,
+  ) =>
+    fetch(hook(query), {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(type ? { "aeg-event-type": type } : {}) },
+      body,
+    });
+  const invocations = () => readJournal(journal).filter((e) => e.fn === "sampleEvents");
+
+  it("keeps an eventgrid_extension system key in keys.json and lists the function", () => {
+    expect(sysKey()).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    expect(host.functions).toContainEqual(
+      expect.objectContaining({ name: "sampleEvents", kind: "eventGrid" }),
+    );
+  });
+
+  it("answers the subscription validation handshake with the validation code", async () => {
+    const res = await deliver(
+      JSON.stringify([
+        {
+          ...event("v1"),
+          eventType: "Microsoft.EventGrid.SubscriptionValidationEvent",
+          data: { validationCode: "512d38b6-c7b8-40c8-89fe-f46f9e9622b6", validationUrl: "https://x" },
+        },
+      ]),
+      "SubscriptionValidation",
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ validationResponse: "512d38b6-c7b8-40c8-89fe-f46f9e9622b6" });
+    expect(invocations()).toHaveLength(0);
+  });
+
+  it("invokes the function once per event of a notification and answers 202", async () => {
+    const res = await deliver(JSON.stringify([event("n1"), event("n2")]), "Notification");
+    expect(res.status).toBe(202);
+    expect(await res.text()).toBe("");
+    expect(
+      invocations()
+        .map((e) => e.key)
+        .sort(),
+    ).toEqual(["n1|Sample.Happened|bundle", "n2|Sample.Happened|bundle"]);
+    // One event as a bare object is one invocation too; header values are case-insensitive.
+    expect((await deliver(JSON.stringify(event("n3")), "notification")).status).toBe(202);
+    expect(invocations().filter((e) => e.key.startsWith("n3|"))).toHaveLength(1);
+  });
+
+  it("answers 500 with the failure when any invocation fails, after running every event", async () => {
+    const res = await deliver(JSON.stringify([event("f1", { fail: true }), event("f2")]), "Notification");
+    expect(res.status).toBe(500);
+    expect(await res.text()).toContain("sample event f1 failed");
+    expect(invocations().filter((e) => e.key.startsWith("f2|"))).toHaveLength(1);
+  });
+
+  it("answers malformed deliveries as the host does: 400 without a known aeg-event-type, 500 for bad JSON", async () => {
+    const before = invocations().length;
+    expect((await deliver(JSON.stringify([event("m1")]), undefined)).status).toBe(400);
+    expect((await deliver(JSON.stringify([event("m2")]), "Bogus")).status).toBe(400);
+    const notJson = await deliver("{not json", "Notification");
+    expect(notJson.status).toBe(500);
+    expect(await notJson.text()).toBe("");
+    expect((await deliver('"a string"', "Notification")).status).toBe(500);
+    expect((await deliver("[{}]", "SubscriptionValidation")).status).toBe(500);
+    expect((await deliver("", "Unsubscribe")).status).toBe(202);
+    expect(invocations().length).toBe(before);
+  });
+
+  it("requires the eventgrid_extension key or the master key, and a known functionName", async () => {
+    const body = JSON.stringify([event("k1")]);
+    expect((await deliver(body, "Notification", "functionName=sampleEvents")).status).toBe(401);
+    expect((await deliver(body, "Notification", "functionName=sampleEvents&code=wrong")).status).toBe(401);
+    const fnKey = `functionName=sampleEvents&code=${host.keys.functionKeys.default}`;
+    expect((await deliver(body, "Notification", fnKey)).status).toBe(401);
+    const durableKey = `functionName=sampleEvents&code=${host.keys.systemKeys.durabletask_extension}`;
+    expect((await deliver(body, "Notification", durableKey)).status).toBe(401);
+    const unknown = await deliver(body, "Notification", `functionName=nope&code=${sysKey()}`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).toBe("cannot find function: 'nope'");
+    expect((await deliver(body, "Notification", `code=${sysKey()}`)).status).toBe(404);
+    expect(invocations().filter((e) => e.key.startsWith("k1|"))).toHaveLength(0);
+    const master = await deliver(
+      body,
+      "Notification",
+      `functionName=sampleEvents&code=${host.keys.masterKey}`,
+    );
+    expect(master.status).toBe(202);
+  });
+});
+
 describe("restarts", () => {
   it("fails an instance whose replay diverges from its history (non-determinism)", async () => {
     const stateDir = join(dir, "nondet");

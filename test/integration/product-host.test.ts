@@ -36,6 +36,47 @@ describe("the product app under the local Functions host", () => {
     }
   });
 
+  it("serves its Key Vault event trigger behind the Event Grid webhook: handshake, and bad input starts nothing", async () => {
+    const host = await startHostProcess({
+      appEntry: PRODUCT_APP,
+      stateDir: join(dir, "events"),
+      env: sandboxSettings("/tmp/spire-autopilot-test/api.sock"),
+    });
+    try {
+      const hook = `${host.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${host.keys.systemKeys.eventgrid_extension}`;
+      const post = (type: string, body: unknown) =>
+        fetch(hook, { method: "POST", headers: { "aeg-event-type": type }, body: JSON.stringify(body) });
+      const validation = await post("SubscriptionValidation", [
+        {
+          id: "v",
+          eventType: "Microsoft.EventGrid.SubscriptionValidationEvent",
+          data: { validationCode: "abc" },
+        },
+      ]);
+      expect(await validation.json()).toEqual({ validationResponse: "abc" });
+      const storage = await post("Notification", [
+        {
+          id: "s1",
+          topic: "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa",
+          subject: "/blobServices/default/containers/c/blobs/b",
+          eventType: "Microsoft.Storage.BlobCreated",
+          eventTime: "2026-12-01T00:00:00Z",
+          data: {},
+          dataVersion: "1",
+          metadataVersion: "1",
+        },
+      ]);
+      expect(storage.status).toBe(500);
+      expect(await storage.text()).toMatch(
+        /not a Key Vault event: eventType is "Microsoft\.Storage\.BlobCreated"/,
+      );
+      const instances = await fetch(`${host.url}/durabletask/instances/`);
+      expect(await instances.json()).toEqual([]);
+    } finally {
+      await host.stop();
+    }
+  });
+
   it("refuses to start with one error naming every missing or invalid setting", async () => {
     const settings: Record<string, string | undefined> = {
       ...sandboxSettings("/tmp/spire-autopilot-test/api.sock"),

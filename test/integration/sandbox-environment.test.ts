@@ -30,6 +30,11 @@ it("npm run sandbox's environment comes up whole, the product loads its config f
       await spire.close();
     }
     expect(sandbox.describe()).toMatch(/ARM simulator {4}https:\/\/127\.0\.0\.1/);
+    // Key Vault's events reach the product's Event Grid trigger: the handshake passed at start.
+    expect(sandbox.keyVaultEvents?.name).toBe("spire-autopilot-trust-material");
+    expect(sandbox.describe()).toMatch(
+      /Event Grid .*Microsoft\.KeyVault\/vaults\/.* → keyVaultEvents \(spire-trust-bundle\)/,
+    );
   } finally {
     await sandbox.stop();
     rmSync(stateDir, { recursive: true, force: true });

@@ -234,3 +234,13 @@ app.timer("sampleTick", {
     context.log(`tick pastDue=${timer.isPastDue}`);
   },
 });
+
+/** Records each event it is invoked with; an event whose data says `fail` fails its invocation. */
+app.eventGrid("sampleEvents", {
+  handler: (event, context: InvocationContext) => {
+    const data = (event.data ?? {}) as { fail?: boolean };
+    record("sampleEvents", data.fail ? "fail" : "done", `${event.id}|${event.eventType}|${event.subject}`);
+    context.log(`event ${event.id} ${event.eventType}`);
+    if (data.fail) throw new Error(`sample event ${event.id} failed`);
+  },
+});
