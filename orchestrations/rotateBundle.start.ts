@@ -33,8 +33,13 @@ export async function startRotateBundle(
   try {
     await client.startNew(ROTATE_BUNDLE_ORCHESTRATION, { instanceId, input });
   } catch (err) {
+    // Another nudge won the race to start it. That run may already have finished (a rotation with
+    // nothing to do takes a second), so a run created since we looked counts as joined too.
     const again = await readInstance(client, instanceId);
-    if (again && RUNNING.has(String(again.runtimeStatus))) return { kind: "running", instanceId };
+    const createdSince = again !== undefined && String(again.createdTime) !== String(existing?.createdTime);
+    if (again && (RUNNING.has(String(again.runtimeStatus)) || createdSince)) {
+      return { kind: "running", instanceId };
+    }
     throw unavailable(`starting ${instanceId}`, err);
   }
   return { kind: "started", instanceId };
