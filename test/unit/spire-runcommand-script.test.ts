@@ -11,6 +11,7 @@ import {
   type ExecMode,
   parseScriptOutput,
 } from "../../shared/spire/runcommand/script.js";
+import { newSealKeyPair } from "../../shared/spire/runcommand/sealing.js";
 
 const NONCE = "0123456789abcdef0123456789abcdef";
 const DOCKER: ExecMode = {
@@ -153,8 +154,8 @@ describe("the generated script under bash", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function run(calls: CliCall[]) {
-    const built = buildScript(calls, DOCKER, NONCE);
+  function run(calls: CliCall[], sealWith?: string) {
+    const built = buildScript(calls, DOCKER, NONCE, 120, sealWith === undefined ? {} : { sealWith });
     const env: NodeJS.ProcessEnv = { PATH: `${binDir}:${process.env.PATH}` };
     for (const p of built.parameters) env[p.name] = p.value;
     const res = spawnSync("bash", ["-c", built.script], { env, encoding: "utf8", timeout: 20_000 });
@@ -227,6 +228,38 @@ describe("the generated script under bash", () => {
     expect(line).toContain(" z:");
     expect(line.length).toBeLessThan(400);
     expect(parsed.calls.get(2)?.stdout.length).toBeGreaterThan(3000);
+  });
+
+  it("seals every stream with openssl so that only the one-off private key reads them", () => {
+    const seal = newSealKeyPair();
+    const calls: CliCall[] = [
+      { op: "token_generate", alias: ALIAS, ttl: 600 },
+      { op: "agent_evict", id: ALIAS },
+    ];
+    const built = buildScript(calls, DOCKER, NONCE, 120, { sealWith: seal.publicKeyPem });
+    const env: NodeJS.ProcessEnv = { PATH: `${binDir}:${process.env.PATH}` };
+    for (const p of built.parameters) env[p.name] = p.value;
+    const res = spawnSync("bash", ["-c", built.script], { env, encoding: "utf8", timeout: 20_000 });
+    expect(res.status, res.stderr).toBe(0);
+    // What ARM (instance view, output blob) would hold: no token, no error text, in any form.
+    expect(res.stdout).not.toContain("1cac57fa");
+    expect(res.stdout).not.toContain(Buffer.from("1cac57fa").toString("base64").slice(0, 8));
+    expect(res.stdout).not.toContain("NotFound");
+    expect(res.stdout).not.toMatch(/ [bz]:/);
+    const parsed = parseScriptOutput(res.stdout, NONCE, seal.privateKey);
+    expect(parsed.begun && parsed.ended).toBe(true);
+    expect(JSON.parse(parsed.calls.get(0)?.stdout ?? "").value).toBe("1cac57fa-5657-497a-8d7e-7074f4f70774");
+    expect(parsed.calls.get(1)?.stderr).toContain("code = NotFound");
+    // Another key reads nothing; a flipped ciphertext byte fails the MAC and counts as missing.
+    expect(parseScriptOutput(res.stdout, NONCE, newSealKeyPair().privateKey).calls.size).toBe(0);
+    const tampered = res.stdout.replace(
+      /( 0 0 e:[0-9a-f]{32}:[0-9a-f]{64}:)(.)/,
+      (_, a, c) => a + (c === "A" ? "B" : "A"),
+    );
+    expect(parseScriptOutput(tampered, NONCE, seal.privateKey).calls.has(0)).toBe(false);
+    // Plain streams are refused when sealed output is expected (a forged, unsealed result).
+    const forged = `@@spa:${NONCE} key x\n@@spa:${NONCE} begin 1\n@@spa:${NONCE} 0 0 b:e30= -\n@@spa:${NONCE} end`;
+    expect(parseScriptOutput(forged, NONCE, seal.privateKey).calls.size).toBe(0);
   });
 });
 
