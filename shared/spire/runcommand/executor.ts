@@ -367,6 +367,11 @@ export class RunCommandExecutor {
       }
 
       const view = await this.pollToTerminal(name);
+      this.logger.debug("run-command finished", {
+        runCommand: name,
+        executionState: view.instanceView?.executionState,
+        provisioningState: view.provisioningState,
+      });
       const executionState = view.instanceView?.executionState;
       const provisioningState = view.provisioningState;
       let output = view.instanceView?.output ?? "";
@@ -381,6 +386,7 @@ export class RunCommandExecutor {
         }
       }
       await this.deleteQuietly(name);
+      this.logger.debug("run-command deleted", { runCommand: name });
       if (this.outputStore && outputBlobUri)
         await this.outputStore.remove?.(outputBlobUri).catch(() => undefined);
       return { output, executionState, provisioningState };
