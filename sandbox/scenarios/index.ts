@@ -3,6 +3,7 @@ import { hostResume } from "./host-resume.js";
 import { logsAlert } from "./logs-alert.js";
 import { partialUpdate } from "./partial-update.js";
 import { replicaRestart } from "./replica-restart.js";
+import { runcommandTwoHosts } from "./runcommand-two-hosts.js";
 import { runcommandWedge } from "./runcommand-wedge.js";
 import { spireBasics } from "./spire-basics.js";
 import type { Scenario } from "./types.js";
@@ -13,6 +14,7 @@ export const scenarios: Scenario[] = [
   spireBasics,
   partialUpdate,
   runcommandWedge,
+  runcommandTwoHosts,
   logsAlert,
   replicaRestart,
   alertStorm,
