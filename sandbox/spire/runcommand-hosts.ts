@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { ensureSpire } from "../../scripts/install-spire.js";
 import { spireServerContainer } from "../azure/compute/spire-container.js";
 import { type AzureSimulator, FAST_PROFILE, startAzureSimulator } from "../azure/index.js";
@@ -41,17 +42,35 @@ export interface TwoHostsResult {
   runCommandResponsesScanned: number;
 }
 
+/**
+ * The body plus whatever its base64 (and gzip) fields decode to: a reader of the instance view
+ * can decode the script's plain `b:`/`z:` streams as easily as the adapter does.
+ */
+function readable(body: string): string {
+  const parts = [body];
+  for (const m of body.matchAll(/\b([bz]):([A-Za-z0-9+/]{8,}={0,2})/g)) {
+    try {
+      const data = Buffer.from(m[2] as string, "base64");
+      parts.push((m[1] === "z" ? gunzipSync(data) : data).toString("utf8"));
+    } catch {
+      // not a stream after all
+    }
+  }
+  return parts.join("\n");
+}
+
 /** Join tokens (agent IDs embed them too) and private keys found in the ARM transcript. */
 export function secretsInArm(sim: AzureSimulator, tokens: readonly string[]): number {
   let found = 0;
   for (const x of sim.transcript.all()) {
     // Container App PUTs carry the token in their secrets by design; GETs never return values.
-    const request = x.resourceType === "containerApps" ? "" : x.requestBody;
-    if (/PRIVATE KEY/.test(request) || /PRIVATE KEY/.test(x.responseBody)) found++;
+    const request = x.resourceType === "containerApps" ? "" : readable(x.requestBody);
+    const response = readable(x.responseBody);
+    if (/PRIVATE KEY/.test(request) || /PRIVATE KEY/.test(response)) found++;
     for (const t of tokens) {
       if (t === "") continue;
       if (request.includes(t)) found++;
-      if (x.responseBody.includes(t) && !x.action.endsWith("listSecrets/action")) found++;
+      if (response.includes(t) && !x.action.endsWith("listSecrets/action")) found++;
     }
   }
   return found;
