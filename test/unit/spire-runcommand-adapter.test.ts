@@ -8,6 +8,7 @@ import {
   type RunCommandSpireServerOptions,
 } from "../../shared/spire/runcommand/adapter.js";
 import type { RunCommandsClient, VirtualMachineRunCommand } from "../../shared/spire/runcommand/azure.js";
+import { type VmLock, VmLockTimeoutError } from "../../shared/spire/runcommand/lock.js";
 import type { SpireLogger } from "../../shared/spire/types.js";
 
 const TD = "example.org";
@@ -278,6 +279,50 @@ describe("run-command lifecycle", () => {
     const [token] = await server.createJoinTokens([`spiffe://${TD}/agent/app1`], 600);
     expect(token?.value).toBe(TOKEN);
     expect(client.events.filter((e) => e.startsWith("create"))).toHaveLength(1);
+  });
+
+  it("holds the VM's lock from create through the cooldown after the delete, and releases it on failure", async () => {
+    const events: string[] = [];
+    let clockRef: { t: number } | undefined;
+    const lock: VmLock = {
+      async acquire() {
+        events.push(`acquire @${clockRef?.t}`);
+        return {
+          held: true,
+          async release() {
+            events.push(`release @${clockRef?.t}`);
+          },
+        };
+      },
+    };
+    const { server, client, clock } = setup(
+      [{ respond: () => [{ stdout: "Server is healthy." }] }, { createError: new Error("boom") }],
+      { lock, maxAttempts: 1 },
+    );
+    clockRef = clock;
+    const t0 = clock.t;
+    expect((await server.health()).healthy).toBe(true);
+    await server.close();
+    const deleted = client.events.find((e) => e.startsWith("delete")) ?? "";
+    const deletedAt = Number(deleted.split("@")[1]);
+    // Released only once the cooldown after the delete passed (10 s in setup).
+    expect(events).toEqual([`acquire @${t0}`, `release @${deletedAt + 10_000}`]);
+    events.length = 0;
+    await expect(server.listAgents()).rejects.toThrow(/create failed: boom/);
+    await server.close();
+    expect(events).toHaveLength(2);
+    expect(events[1]).toMatch(/^release /);
+  });
+
+  it("fails with UNAVAILABLE, creating nothing, when the VM's lock cannot be had", async () => {
+    const lock: VmLock = {
+      acquire: async () => {
+        throw new VmLockTimeoutError("another worker held the VM's run-command lease for over 900 s");
+      },
+    };
+    const { server, client } = setup([], { lock });
+    await expect(server.listAgents()).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    expect(client.events).toEqual([]);
   });
 
   it("gives up after maxAttempts", async () => {
