@@ -63,11 +63,12 @@ async function main(): Promise<void> {
         trace("token");
         const agents = await spire.listAgents();
         trace("listed");
-        for (const id of previous) await spire.deleteAgent(id);
+        let evicted = 0;
+        for (const id of previous) if ((await spire.deleteAgent(id)).deleted) evicted++;
         results.push({
           app,
           tokens: token ? [token.value] : [],
-          previousAgents: previous.length,
+          previousAgents: evicted,
           agentsListed: agents.length,
         });
       }),

@@ -11,9 +11,11 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { ensureSpire } from "../../scripts/install-spire.js";
+import { agentAliasId } from "../../shared/spiffe/index.js";
 import { spireServerContainer } from "../azure/compute/spire-container.js";
 import { type AzureSimulator, FAST_PROFILE, startAzureSimulator } from "../azure/index.js";
 import { startAzurite } from "../emulators/azurite.js";
+import { attestJoinTokenAgents } from "./attest.js";
 import { startSpireServer } from "./server.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -32,7 +34,10 @@ export interface TwoHostsOptions {
 export interface TwoHostsResult {
   hosts: { host: string; exitCode: number | null; error?: string; apps: number; ms: number }[];
   apps: number;
+  /** Tokens scanned for: the first ones (whose agents were evicted) and the new ones. */
   tokens: number;
+  /** Agents the hosts evicted (each app's previous one; their IDs embed the first tokens). */
+  agentsEvicted: number;
   maxConcurrentRunCommands: number;
   runCommandsCreated: number;
   wedges: number;
@@ -119,7 +124,12 @@ export async function runTwoHosts(opts: TwoHostsOptions): Promise<TwoHostsResult
   const log = opts.log ?? (() => undefined);
   const perHost = opts.appsPerHost ?? 3;
   const bins = await ensureSpire({ log });
-  const server = await startSpireServer({ trustDomain: TD, bins, logLevel: "INFO" });
+  const server = await startSpireServer({
+    trustDomain: TD,
+    bins,
+    logLevel: "INFO",
+    attestationRateLimit: false,
+  });
   const azurite = await startAzurite().catch(async (err) => {
     await server.dispose();
     throw err;
@@ -162,12 +172,44 @@ export async function runTwoHosts(opts: TwoHostsOptions): Promise<TwoHostsResult
       resultFile: join(opts.workDir, `${host}.json`),
       pollIntervalMs: 150,
     }));
+    // Each app has an agent now (attested with a first token) holding its alias: the hosts'
+    // re-attestation evicts it, so the old token's agent ID is an input to a run-command.
+    const admin = server.client();
+    const oldTokens: string[] = [];
+    try {
+      const apps = jobs.flatMap((j) => j.apps);
+      const first = await admin.createJoinTokens(
+        apps.map((a) => agentAliasId(TD, a)),
+        600,
+      );
+      await attestJoinTokenAgents(
+        {
+          address: server.bindAddress,
+          port: server.port,
+          trustDomain: TD,
+          bundlePem: await server.bundlePem(),
+        },
+        first.map((t) => t.value),
+      );
+      await admin.createEntries(
+        first.map((t) => ({
+          spiffeId: t.alias,
+          parentId: t.agentId,
+          selectors: [{ type: "unix", value: "uid:1000" }],
+        })),
+      );
+      oldTokens.push(...first.map((t) => t.value));
+    } finally {
+      await admin.close();
+    }
     log(`two hosts, ${perHost} apps each, one VM`);
     const runs = await Promise.all(jobs.map((j) => runHost(env, j, opts.signal)));
-    const tokens: string[] = [];
+    const tokens: string[] = [...oldTokens];
+    let evicted = 0;
     const hosts: TwoHostsResult["hosts"] = [];
     for (const [i, run] of runs.entries()) {
-      let parsed: { results?: { tokens: string[] }[]; error?: string; ms?: number } = {};
+      let parsed: { results?: { tokens: string[]; previousAgents: number }[]; error?: string; ms?: number } =
+        {};
       try {
         parsed = JSON.parse(readFileSync(jobs[i]?.resultFile ?? "", "utf8"));
       } catch {
@@ -175,7 +217,10 @@ export async function runTwoHosts(opts: TwoHostsOptions): Promise<TwoHostsResult
           error: `no result (exit ${run.exitCode}): ${run.stderr.split("\n").slice(-5).join(" | ")}`,
         };
       }
-      for (const r of parsed.results ?? []) tokens.push(...r.tokens);
+      for (const r of parsed.results ?? []) {
+        tokens.push(...r.tokens);
+        evicted += r.previousAgents;
+      }
       hosts.push({
         host: run.host,
         exitCode: run.exitCode,
@@ -189,6 +234,7 @@ export async function runTwoHosts(opts: TwoHostsOptions): Promise<TwoHostsResult
       hosts,
       apps: hosts.reduce((n, h) => n + h.apps, 0),
       tokens: tokens.length,
+      agentsEvicted: evicted,
       maxConcurrentRunCommands: counters.maxConcurrent,
       runCommandsCreated: counters.created,
       wedges: counters.wedges,

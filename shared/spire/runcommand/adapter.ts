@@ -5,6 +5,7 @@
  * types; running the calls on the VM (one run-command at a time per VM across workers, both
  * state machines, cooldown, backoff, sealed output) is ./executor.ts.
  */
+import { createHash } from "node:crypto";
 import { registerSecret } from "../../logging.js";
 import { joinTokenAgentId } from "../../spiffe/index.js";
 import { SpireApiError, SpireUnsupportedError, STATUS_CODES, statusCodeName } from "../errors.js";
@@ -189,10 +190,21 @@ export class RunCommandSpireServer implements SpireServer {
     return parsed.data.agents.map(agentFromWire);
   }
 
+  /** A join-token agent's ID embeds the token: such an ID goes to the VM only as its hash. */
+  private agentCall(verb: "evict" | "ban", agentId: string): CliCall {
+    if (new URL(agentId).pathname.startsWith("/spire/agent/join_token/")) {
+      const idSha256 = createHash("sha256").update(agentId).digest("hex");
+      return verb === "evict"
+        ? { op: "agent_evict_by_hash", idSha256, trustDomain: this.trustDomain }
+        : { op: "agent_ban_by_hash", idSha256, trustDomain: this.trustDomain };
+    }
+    return verb === "evict" ? { op: "agent_evict", id: agentId } : { op: "agent_ban", id: agentId };
+  }
+
   async deleteAgent(id: string): Promise<{ deleted: boolean }> {
     const agentId = validateSpiffeIdInput(id, "id", this.trustDomain);
     try {
-      await this.single({ op: "agent_evict", id: agentId }, "agent evict");
+      await this.single(this.agentCall("evict", agentId), "agent evict");
       return { deleted: true };
     } catch (err) {
       if (err instanceof SpireApiError && err.code === "NOT_FOUND") return { deleted: false };
@@ -202,7 +214,7 @@ export class RunCommandSpireServer implements SpireServer {
 
   async banAgent(id: string): Promise<void> {
     const agentId = validateSpiffeIdInput(id, "id", this.trustDomain);
-    await this.single({ op: "agent_ban", id: agentId }, "agent ban");
+    await this.single(this.agentCall("ban", agentId), "agent ban");
   }
 
   async listEntries(filter: EntryFilter): Promise<Entry[]> {

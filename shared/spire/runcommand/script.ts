@@ -32,6 +32,13 @@ export type CliCall =
   | { op: "agent_list"; attestationType?: string; banned?: boolean; canReattest?: boolean }
   | { op: "agent_evict"; id: string }
   | { op: "agent_ban"; id: string }
+  /**
+   * Evict/ban the agent whose SPIFFE ID hashes (SHA-256, hex) to `idSha256`: a join-token agent's
+   * ID embeds its token, so it must not travel to ARM even as a protected parameter. The script
+   * finds the ID in `agent list` on the VM.
+   */
+  | { op: "agent_evict_by_hash"; idSha256: string; trustDomain: string }
+  | { op: "agent_ban_by_hash"; idSha256: string; trustDomain: string }
   | { op: "entry_show"; parentId?: string; spiffeId?: string }
   /** `entries` is the JSON document `entry create -data -` reads ({"entries":[...]}). */
   | { op: "entry_create"; entriesJson: string }
@@ -91,6 +98,9 @@ export function buildScript(
     `if command -v timeout >/dev/null; then L=(timeout -k 5 "\${${P}_CALL_TIMEOUT}"); else L=(); fi`,
     ...(sealed ? sealPreamble() : plainEncoder()),
     'emit() { printf "%s %s %s %s %s\\n" "$M" "$1" "$2" "$(enc "$T/o")" "$(enc "$T/e")"; }',
+    ...(calls.some((c) => c.op === "agent_evict_by_hash" || c.op === "agent_ban_by_hash")
+      ? byHashFunction()
+      : []),
     `echo "$M begin ${calls.length}"`,
   ];
 
@@ -137,6 +147,10 @@ export function buildScript(
       case "agent_ban":
         line = run("agent ban", ["-spiffeID", v("ID", call.id), "-output json"]);
         break;
+      case "agent_evict_by_hash":
+      case "agent_ban_by_hash":
+        line = `by_hash ${call.op === "agent_evict_by_hash" ? "evict" : "ban"} ${v("ID_SHA256", call.idSha256)} ${v("TD", call.trustDomain)}`;
+        break;
       case "entry_show": {
         const flags: string[] = [];
         if (call.parentId !== undefined) flags.push("-parentID", v("PARENT_ID", call.parentId));
@@ -165,6 +179,26 @@ export function buildScript(
   if (sealed) lines.push('echo "$M key $W"');
   lines.push('echo "$M end"', "");
   return { script: lines.join("\n"), parameters, nonce };
+}
+
+/**
+ * `by_hash <evict|ban> <sha256> <trust domain>`: lists the agents, picks the one whose SPIFFE ID
+ * hashes to <sha256>, and runs the verb on it; no match reads like the server's NotFound.
+ */
+function byHashFunction(): string[] {
+  return [
+    'command -v sha256sum >/dev/null || { echo "$M fatal missing sha256sum"; exit 71; }',
+    "by_hash() {",
+    '  : >"$T/o"',
+    `  \${L[@]+"\${L[@]}"} "\${S[@]}" agent list \${K[@]+"\${K[@]}"} -output json </dev/null >"$T/l" 2>"$T/e" || return $?`,
+    '  local p id=""',
+    "  for p in $(grep -oE '/spire/agent/[A-Za-z0-9._/-]+' \"$T/l\" | sort -u); do",
+    '    if [ "$(printf "%s" "spiffe://$3$p" | sha256sum | cut -c1-64)" = "$2" ]; then id="spiffe://$3$p"; break; fi',
+    "  done",
+    '  if [ -z "$id" ]; then echo "Error: rpc error: code = NotFound desc = no agent with that ID" >"$T/e"; return 1; fi',
+    `  \${L[@]+"\${L[@]}"} "\${S[@]}" agent "$1" -spiffeID "$id" \${K[@]+"\${K[@]}"} -output json </dev/null >"$T/o" 2>"$T/e"`,
+    "}",
+  ];
 }
 
 function plainEncoder(): string[] {
