@@ -4,8 +4,10 @@ import type { TokenCredential } from "@azure/core-auth";
 import { AzureNamedKeyCredential, TableClient, type TableServiceClientOptions } from "@azure/data-tables";
 import { SecretClient } from "@azure/keyvault-secrets";
 import type { LogsQueryClient } from "@azure/monitor-query-logs";
+import { BlobServiceClient } from "@azure/storage-blob";
 import { createAzureClients } from "./azure/clients.js";
 import { createCredential } from "./azure/credential.js";
+import { blobOutputStore, runCommandVmLock } from "./azure/runcommand-storage.js";
 import { armRunCommandsClient } from "./azure/runcommands.js";
 import { type AppConfig, loadConfig } from "./config.js";
 import { PermanentError } from "./errors.js";
@@ -48,6 +50,17 @@ export interface ServicesOptions {
   spire?: SpireServer;
   /** Where the SPIRE adapters log (default console). */
   logSink?: LogSink;
+  /** Run-command mode's tuning (defaults suit Azure; the sandbox polls faster). */
+  runCommand?: RunCommandTuning;
+}
+
+export interface RunCommandTuning {
+  /** Between polls of a run-command's instance view (default 5 s). */
+  pollIntervalMs?: number;
+  /** The per-VM blob lease, 15-60 s (default 30), renewed every third of it while held. */
+  leaseSeconds?: number;
+  /** Between attempts to take the lease while another worker holds it (default 1 s). */
+  leasePollMs?: number;
 }
 
 // Azurite's well-known development account: public, documented by Microsoft, only ever used for
@@ -84,6 +97,8 @@ async function buildSpire(
   secrets: SecretClient,
   compute: ComputeManagementClient,
   logger: SpireLogger,
+  blobService: () => BlobServiceClient,
+  tuning: RunCommandTuning = {},
 ): Promise<SpireServer> {
   const { spire } = config;
   if (spire.api === "grpc") {
@@ -120,8 +135,21 @@ async function buildSpire(
       logger,
     });
   }
+  // The lease and output blobs live in the host's storage: every worker of the app shares it.
+  const storage = blobService();
   const vm = await compute.virtualMachines.get(spire.vm.resourceGroup, spire.vm.name);
   return createRunCommandSpireServer({
+    lock: runCommandVmLock(storage, spire.vm, {
+      logger,
+      ...(tuning.leaseSeconds !== undefined && { leaseSeconds: tuning.leaseSeconds }),
+      ...(tuning.leasePollMs !== undefined && { pollMs: tuning.leasePollMs }),
+    }),
+    ...(tuning.pollIntervalMs !== undefined && { pollIntervalMs: tuning.pollIntervalMs }),
+    outputStore: blobOutputStore({
+      service: storage,
+      vmName: spire.vm.name,
+      sasMinutes: Math.ceil(spire.runCommand.timeoutSeconds / 60) + 15,
+    }),
     client: armRunCommandsClient(compute),
     resourceGroup: spire.vm.resourceGroup,
     vmName: spire.vm.name,
@@ -198,6 +226,28 @@ export function createFleetTableClient(
   );
 }
 
+/**
+ * The Functions host's blob storage (run-command mode's VM lease and output blobs), from the same
+ * settings the host uses: AzureWebJobsStorage as a connection string, or the identity-based
+ * `AzureWebJobsStorage__accountName` / `__blobServiceUri`.
+ */
+export function createHostBlobServiceClient(
+  credential: TokenCredential,
+  env: NodeJS.ProcessEnv,
+): BlobServiceClient {
+  const cs = env.AzureWebJobsStorage;
+  if (cs !== undefined && cs !== "") return BlobServiceClient.fromConnectionString(cs);
+  const serviceUri = env.AzureWebJobsStorage__blobServiceUri;
+  const account = env.AzureWebJobsStorage__accountName;
+  if (serviceUri || account) {
+    return new BlobServiceClient(serviceUri || `https://${account}.blob.core.windows.net`, credential);
+  }
+  throw new PermanentError(
+    "HostStorageNotConfigured",
+    "SPIRE_API=run-command keeps its per-VM lease in the host's storage: set AzureWebJobsStorage (a connection string, or __accountName / __blobServiceUri).",
+  );
+}
+
 export function createServices(config: AppConfig, options: ServicesOptions = {}): Services {
   const env = options.env ?? process.env;
   const credential = options.credential ?? createCredential(config.azure);
@@ -212,7 +262,16 @@ export function createServices(config: AppConfig, options: ServicesOptions = {})
   });
   const spireLogger = createLogger(options.logSink ?? console, { component: "spire" });
   const spire = lazy(async () =>
-    options.spire ? options.spire : buildSpire(config, secrets, azure.compute, spireLogger),
+    options.spire
+      ? options.spire
+      : buildSpire(
+          config,
+          secrets,
+          azure.compute,
+          spireLogger,
+          () => createHostBlobServiceClient(credential, env),
+          options.runCommand,
+        ),
   );
   const fleetTable = lazy(async () => {
     const client = createFleetTableClient(config, credential, env);

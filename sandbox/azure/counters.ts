@@ -31,6 +31,10 @@ export interface CounterSnapshot {
     legacyInvocations: number;
     /** Legacy POST runCommand refused with Conflict because one was already running (#17). */
     legacyConflicts: number;
+    /** Most managed run-commands that existed at once on one VM (PUT until the delete finished). */
+    maxConcurrent: number;
+    /** Output blobs the VM wrote (outputBlobUri / errorBlobUri). */
+    outputBlobsWritten: number;
   };
 }
 
@@ -58,6 +62,8 @@ function zero(): CounterSnapshot {
       blockedByWedge: 0,
       legacyInvocations: 0,
       legacyConflicts: 0,
+      maxConcurrent: 0,
+      outputBlobsWritten: 0,
     },
   };
 }
@@ -81,6 +87,11 @@ export class Counters {
     this.data.runCommands[key] += n;
   }
 
+  /** Raises a high-water mark to `n` if it is higher. */
+  runCommandsAtLeast(key: "maxConcurrent", n: number): void {
+    this.data.runCommands[key] = Math.max(this.data.runCommands[key], n);
+  }
+
   /** Calls of one ARM action (case-insensitive). */
   calls(action: string): number {
     const wanted = action.toLowerCase();
@@ -99,5 +110,46 @@ export class Counters {
 
   reset(): void {
     this.data = zero();
+  }
+}
+
+/** One ARM exchange as it crossed the wire: what anyone reading ARM (or its logs) could see. */
+export interface ArmExchange {
+  method: string;
+  path: string;
+  /** The route's resource type (e.g. virtualMachines/runCommands, containerApps). */
+  resourceType: string;
+  action: string;
+  /** The request body as sent ("" when none). */
+  requestBody: string;
+  status: number;
+  /** The response body as served ("" when none). */
+  responseBody: string;
+}
+
+/**
+ * Every ARM request and response the simulator handled, so a test can scan what a Reader (or
+ * the request's sender's logs) could ever have seen, e.g. for join tokens.
+ */
+export class ArmTranscript {
+  private items: ArmExchange[] = [];
+
+  record(exchange: ArmExchange): void {
+    this.items.push(exchange);
+  }
+
+  all(): readonly ArmExchange[] {
+    return this.items;
+  }
+
+  /** Responses for run-command resources (PUT, GET with or without instance view, list). */
+  runCommandResponses(): string[] {
+    return this.items
+      .filter((x) => x.resourceType.toLowerCase() === "virtualmachines/runcommands")
+      .map((x) => x.responseBody);
+  }
+
+  reset(): void {
+    this.items = [];
   }
 }

@@ -31,7 +31,7 @@ import { ComputeService, type VmOptions } from "./compute/service.js";
 import { containerAppsRoutes } from "./containerapps/routes.js";
 import { ContainerAppsService, type KeyVaultSecretResolver } from "./containerapps/service.js";
 import { handleControl } from "./control.js";
-import { Counters } from "./counters.js";
+import { ArmTranscript, Counters } from "./counters.js";
 import { SANDBOX_TOKEN_PREFIX, SandboxTokenCredential } from "./credential.js";
 import { EventLog } from "./events.js";
 import { Faults, type FaultUpdate } from "./faults.js";
@@ -73,6 +73,8 @@ export interface SimulatorClients {
 
 export class AzureSimulator {
   readonly counters = new Counters();
+  /** Every ARM request and response body, for scans of what ARM exposed. */
+  readonly transcript = new ArmTranscript();
   readonly faults: Faults;
   readonly events = new EventLog();
   readonly credential = new SandboxTokenCredential();
@@ -219,6 +221,7 @@ export class AzureSimulator {
     await this.containerApps.reset();
     await this.compute.reset();
     this.counters.reset();
+    this.transcript.reset();
     this.faults.reset();
     this.events.clear();
     this.keyVaultSecrets.clear();
@@ -294,6 +297,15 @@ export class AzureSimulator {
         query: (name) => queryParam(url, name),
       };
       const out = await route.handler(armReq);
+      this.transcript.record({
+        method,
+        path,
+        resourceType: route.resourceType,
+        action: route.action,
+        requestBody: raw.toString("utf8"),
+        status: out.status,
+        responseBody: out.body === undefined ? "" : JSON.stringify(out.body),
+      });
       sendJson(res, out.status, out.body, {
         "x-ms-request-id": requestId,
         "x-ms-correlation-request-id": requestId,

@@ -4,6 +4,7 @@ import { logsAlert } from "./logs-alert.js";
 import { multiReplica } from "./multi-replica.js";
 import { partialUpdate } from "./partial-update.js";
 import { replicaRestart } from "./replica-restart.js";
+import { runcommandTwoHosts } from "./runcommand-two-hosts.js";
 import { runcommandWedge } from "./runcommand-wedge.js";
 import { spireBasics } from "./spire-basics.js";
 import type { Scenario } from "./types.js";
@@ -14,6 +15,7 @@ export const scenarios: Scenario[] = [
   spireBasics,
   partialUpdate,
   runcommandWedge,
+  runcommandTwoHosts,
   logsAlert,
   replicaRestart,
   alertStorm,

@@ -41,7 +41,11 @@ export async function waitForOperation(sb: Sandbox, id: string, timeoutMs: numbe
   );
 }
 
-/** Where a token must never be: the product's logs, durable state (history, customStatus, outputs), plain env. */
+/**
+ * Where a token must never be: the product's logs, durable state (history, customStatus, outputs),
+ * plain env, and anything readable from ARM about run-commands (every run-command body and
+ * instance view the simulator served, and the run-command request bodies).
+ */
 export function countTokenLeaks(
   sb: Sandbox,
   tokens: string[],
@@ -53,7 +57,11 @@ export function countTokenLeaks(
   const plainEnv = apps.flatMap((a) =>
     (a.template?.containers ?? []).flatMap((c) => (c.env ?? []).map((e) => e.value ?? "")),
   );
-  const haystacks = [sb.host.output(), ...durable, ...plainEnv];
+  const armRunCommands = sb.azure.transcript
+    .all()
+    .filter((x) => x.resourceType.toLowerCase() === "virtualmachines/runcommands")
+    .flatMap((x) => [x.requestBody, x.responseBody]);
+  const haystacks = [sb.host.output(), ...durable, ...plainEnv, ...armRunCommands];
   let leaks = 0;
   for (const token of tokens) for (const h of haystacks) leaks += h.split(token).length - 1;
   return leaks;

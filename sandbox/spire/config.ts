@@ -37,6 +37,8 @@ export interface ServerConfigInput {
   defaultJwtSvidTtl?: Duration;
   agentTtl?: Duration;
   adminIds?: readonly string[];
+  /** SPIRE limits attestation to 1/s per client IP by default; false lifts it (a test's fleet of agents). */
+  attestationRateLimit?: boolean;
 }
 
 export function serverConfig(c: ServerConfigInput): string {
@@ -60,6 +62,7 @@ export function serverConfig(c: ServerConfigInput): string {
   }
   if (c.agentTtl !== undefined) lines.push(`  agent_ttl = ${q(goDuration(c.agentTtl, "agentTtl"))}`);
   if (c.adminIds && c.adminIds.length > 0) lines.push(`  admin_ids = [${c.adminIds.map(q).join(", ")}]`);
+  if (c.attestationRateLimit === false) lines.push("  ratelimit {", "    attestation = false", "  }");
   lines.push(
     "}",
     "",

@@ -102,8 +102,10 @@ export class LocalRunCommands implements RunCommandsClient {
       item.provisioningState =
         Date.now() - item.finishedAt >= (this.options.provisioningLagMs ?? 0) ? "Succeeded" : "Updating";
     }
+    // As Azure does: protectedParameters are never returned.
+    const { protectedParameters: _hidden, ...visible } = item.body;
     return {
-      ...item.body,
+      ...visible,
       provisioningState: item.provisioningState,
       instanceView: {
         executionState: item.executionState,

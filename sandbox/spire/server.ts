@@ -39,6 +39,8 @@ export interface SpireServerOptions {
   adminIds?: readonly string[];
   /** Default DEBUG (workload signings are logged at DEBUG only). */
   logLevel?: LogLevel;
+  /** false: no limit on agent attestations per second (default SPIRE's 1/s per IP). */
+  attestationRateLimit?: boolean;
   /** Default: ensureSpire(). */
   bins?: SpireBinaries;
   /** Bound for starting up and becoming healthy (default 30 s). */
@@ -126,6 +128,9 @@ export async function startSpireServer(options: SpireServerOptions = {}): Promis
         defaultJwtSvidTtl: options.defaultJwtSvidTtl,
         agentTtl: options.agentTtl,
         adminIds: options.adminIds,
+        ...(options.attestationRateLimit !== undefined && {
+          attestationRateLimit: options.attestationRateLimit,
+        }),
       }),
     );
 

@@ -7,12 +7,15 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ComputeManagementClient, VirtualMachineRunCommand } from "@azure/arm-compute";
+import { BlobServiceClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { spireServerContainer } from "../../sandbox/azure/compute/spire-container.js";
 import { SimControlClient } from "../../sandbox/azure/control.js";
 import { type AzureSimulator, FAST_PROFILE, startAzureSimulator } from "../../sandbox/azure/index.js";
+import { startAzurite } from "../../sandbox/emulators/azurite.js";
 import { type SpireServerHandle, startSpireServer } from "../../sandbox/spire/index.js";
 import { ensureSpire } from "../../scripts/install-spire.js";
+import { blobOutputStore } from "../../shared/azure/runcommand-storage.js";
 import { waitFor } from "./azure-fixtures.js";
 
 const RG = "rg-spire";
@@ -67,6 +70,63 @@ beforeEach(async () => {
 });
 
 describe("Azure simulator: managed run-commands", () => {
+  it("hands protectedParameters to the script but never returns them, as Azure does", async () => {
+    const secret = "a1b2c3d4-0000-4000-8000-protected000";
+    const view = await run("prot", 'echo "plain=$PLAIN"; test "$HIDDEN" = "$EXPECT" && echo same', {
+      parameters: [
+        { name: "PLAIN", value: "visible" },
+        { name: "EXPECT", value: secret },
+      ],
+      protectedParameters: [{ name: "HIDDEN", value: secret }],
+    });
+    expect(view.instanceView?.output).toBe("plain=visible\nsame\n");
+    expect(view.protectedParameters).toBeUndefined();
+    const served = sim.transcript.runCommandResponses();
+    expect(served.length).toBeGreaterThanOrEqual(3);
+    // The value the test put in plain parameters shows, the protected one never does.
+    expect(served.filter((b) => b.includes(secret)).length).toBe(
+      served.filter((b) => b.includes("EXPECT")).length,
+    );
+    expect(served.some((b) => b.includes("protectedParameters"))).toBe(false);
+  });
+
+  it("writes the whole output to outputBlobUri (an append blob in Azurite, through its SAS)", async () => {
+    const azurite = await startAzurite();
+    try {
+      const store = blobOutputStore({
+        service: BlobServiceClient.fromConnectionString(azurite.connectionString),
+        vmName: VM,
+      });
+      const uri = await store.outputBlobUriFor("big");
+      // 20 KB: the instance view keeps only the last 4 KB.
+      const view = await run("big", 'for i in $(seq 1 2000); do echo "line $i xxxxx"; done', {
+        outputBlobUri: uri,
+      });
+      const whole = await store.read(uri);
+      expect(whole.split("\n")[0]).toBe("line 1 xxxxx");
+      expect(whole.length).toBeGreaterThan(20_000);
+      expect(Buffer.byteLength(view.instanceView?.output ?? "")).toBeLessThanOrEqual(4096);
+      expect(sim.counters.snapshot().runCommands.outputBlobsWritten).toBe(1);
+    } finally {
+      await azurite.stop();
+    }
+  });
+
+  it("counts the most run-commands alive at once on a VM", async () => {
+    await compute.virtualMachineRunCommands.createOrUpdate(RG, WARM_VM, "c1", body("sleep 0.3")).submitted();
+    await compute.virtualMachineRunCommands.createOrUpdate(RG, WARM_VM, "c2", body("sleep 0.3")).submitted();
+    expect(sim.counters.snapshot().runCommands.maxConcurrent).toBe(2);
+    for (const n of ["c1", "c2"]) {
+      await waitFor(`${n} to finish`, async () => {
+        const v = await compute.virtualMachineRunCommands.getByVirtualMachine(RG, WARM_VM, n, {
+          expand: "instanceView",
+        });
+        return v.provisioningState === "Succeeded" ? v : undefined;
+      });
+      await compute.virtualMachineRunCommands.delete(RG, WARM_VM, n).pollUntilDone();
+    }
+  });
+
   it("runs the script with bash and reports both state machines, provisioning lagging behind execution (#20)", async () => {
     const seen: string[] = [];
     await compute.virtualMachineRunCommands

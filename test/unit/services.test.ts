@@ -4,6 +4,7 @@ import { loadConfig } from "../../shared/config.js";
 import { PermanentError } from "../../shared/errors.js";
 import {
   createFleetTableClient,
+  createHostBlobServiceClient,
   createServices,
   getServices,
   type Services,
@@ -23,6 +24,32 @@ const config = (extra: Record<string, string> = {}) => loadConfig({ ...BASE, ...
 const credential = createServices(config()).credential;
 
 afterEach(() => setServicesForTest(undefined));
+
+describe("createHostBlobServiceClient (run-command mode's lease and output blobs)", () => {
+  it("uses the host's AzureWebJobsStorage connection string", () => {
+    const cs =
+      "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;";
+    const b = createHostBlobServiceClient(credential, { AzureWebJobsStorage: cs });
+    expect(b.url).toBe("http://127.0.0.1:10000/devstoreaccount1");
+    expect(b.accountName).toBe("devstoreaccount1");
+  });
+
+  it("uses the identity-based form: __blobServiceUri, else __accountName", () => {
+    expect(
+      createHostBlobServiceClient(credential, {
+        AzureWebJobsStorage__blobServiceUri: "https://st1.blob.core.windows.net",
+      }).url,
+    ).toMatch(/^https:\/\/st1\.blob\.core\.windows\.net\/?$/);
+    expect(createHostBlobServiceClient(credential, { AzureWebJobsStorage__accountName: "st2" }).url).toMatch(
+      /^https:\/\/st2\.blob\.core\.windows\.net\/?$/,
+    );
+  });
+
+  it("refuses to go on without the host's storage, naming the setting", () => {
+    expect(() => createHostBlobServiceClient(credential, {})).toThrow(PermanentError);
+    expect(() => createHostBlobServiceClient(credential, {})).toThrow(/AzureWebJobsStorage/);
+  });
+});
 
 describe("createFleetTableClient", () => {
   it("uses Azurite's dev account for an http FLEET_TABLES_ENDPOINT", () => {

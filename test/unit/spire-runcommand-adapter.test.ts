@@ -1,3 +1,5 @@
+import { constants, createCipheriv, createHmac, publicEncrypt, randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { SpireApiError, SpireInputError, SpireUnsupportedError } from "../../shared/spire/errors.js";
 import {
@@ -6,6 +8,7 @@ import {
   type RunCommandSpireServerOptions,
 } from "../../shared/spire/runcommand/adapter.js";
 import type { RunCommandsClient, VirtualMachineRunCommand } from "../../shared/spire/runcommand/azure.js";
+import { type VmLock, VmLockTimeoutError } from "../../shared/spire/runcommand/lock.js";
 import type { SpireLogger } from "../../shared/spire/types.js";
 
 const TD = "example.org";
@@ -29,8 +32,8 @@ interface Behaviour {
   states?: Step[];
   /** Produces the per-call results from the ops in the script. Omit for no output. */
   respond?: (ops: string[], params: Record<string, string>) => CallResult[];
-  /** Raw output instead of `respond`. */
-  rawOutput?: (nonce: string) => string;
+  /** Raw output instead of `respond` (`key` is the key line, `seal` seals a stream). */
+  rawOutput?: (nonce: string, s: { key: string; seal(text: string): string }) => string;
   /** The PUT throws this. */
   createError?: Error;
   /** ...and the resource exists anyway. */
@@ -91,20 +94,50 @@ class ScriptedClient implements RunCommandsClient {
   }
 
   private output(run: { behaviour: Behaviour; body: VirtualMachineRunCommand }): string {
-    const params = Object.fromEntries((run.body.parameters ?? []).map((p) => [p.name, p.value]));
+    const params = Object.fromEntries(
+      [...(run.body.parameters ?? []), ...(run.body.protectedParameters ?? [])].map((p) => [p.name, p.value]),
+    );
     const nonce = params.SPA_NONCE ?? "";
-    if (run.behaviour.rawOutput) return run.behaviour.rawOutput(nonce);
+    const sealer = vmSealer(params.SPA_SEAL_KEY ?? "");
+    if (run.behaviour.rawOutput)
+      return run.behaviour.rawOutput(nonce, {
+        key: `@@spa:${nonce} key ${sealer.wrapped}`,
+        seal: sealer.seal,
+      });
     if (!run.behaviour.respond) return "";
     const ops = [...(run.body.source?.script ?? "").matchAll(/^# \d+: (\w+)$/gm)].map((m) => m[1] as string);
     const results = run.behaviour.respond(ops, params);
-    const enc = (s: string | undefined) => (s ? `b:${Buffer.from(s).toString("base64")}` : "-");
+    const enc = (s: string | undefined) => (s ? sealer.seal(s) : "-");
     const m = `@@spa:${nonce}`;
     return [
+      `${m} key ${sealer.wrapped}`,
       `${m} begin ${ops.length}`,
       ...results.map((r, i) => `${m} ${i} ${r.exit ?? 0} ${enc(r.stdout)} ${enc(r.stderr)}`),
       `${m} end`,
     ].join("\n");
   }
+}
+
+/** What the script does on the VM with openssl (./script.ts), done with node:crypto. */
+function vmSealer(publicKeyPem: string): { wrapped: string; seal(text: string): string } {
+  const hex = randomBytes(64).toString("hex");
+  const wrapped = publicEncrypt(
+    { key: publicKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+    Buffer.from(hex, "latin1"),
+  ).toString("base64");
+  const ek = Buffer.from(hex.slice(0, 64), "hex");
+  const mk = Buffer.from(hex.slice(64), "hex");
+  return {
+    wrapped,
+    seal(text) {
+      const iv = randomBytes(16);
+      const c = createCipheriv("aes-256-cbc", ek, iv);
+      const ct = Buffer.concat([c.update(gzipSync(Buffer.from(text))), c.final()]);
+      const ivHex = iv.toString("hex");
+      const mac = createHmac("sha256", mk).update(ivHex, "latin1").update(ct).digest("hex");
+      return `e:${ivHex}:${mac}:${ct.toString("base64")}`;
+    },
+  };
 }
 
 class FakeClock {
@@ -174,7 +207,8 @@ describe("run-command lifecycle", () => {
     expect(client.events.findIndex((e) => e.startsWith("delete"))).toBeGreaterThan(
       client.events.findIndex((e) => e.includes("Succeeded/Succeeded")),
     );
-    expect(clock.sleeps).toEqual([5_000, 5_000, 5_000, 5_000]);
+    // ...and the cooldown after the delete, still holding the VM's lock.
+    expect(clock.sleeps).toEqual([5_000, 5_000, 5_000, 5_000, 10_000]);
   });
 
   it("sends the server-side timeout, parameters and never a failing deployment", async () => {
@@ -184,7 +218,11 @@ describe("run-command lifecycle", () => {
     expect(body.timeoutInSeconds).toBe(120);
     expect(body.treatFailureAsDeploymentFailure).toBe(false);
     expect(body.location).toBe("westeurope");
-    expect(body.parameters?.find((p) => p.name === "SPA_0_ALIAS")?.value).toBe(`spiffe://${TD}/agent/app1`);
+    // Every value is protected (ARM never returns protectedParameters); nothing in plain parameters.
+    expect(body.parameters ?? []).toEqual([]);
+    expect(body.protectedParameters?.find((p) => p.name === "SPA_0_ALIAS")?.value).toBe(
+      `spiffe://${TD}/agent/app1`,
+    );
     expect(body.source?.script).not.toContain("agent/app1");
   });
 
@@ -243,6 +281,50 @@ describe("run-command lifecycle", () => {
     expect(client.events.filter((e) => e.startsWith("create"))).toHaveLength(1);
   });
 
+  it("holds the VM's lock from create through the cooldown after the delete, and releases it on failure", async () => {
+    const events: string[] = [];
+    let clockRef: { t: number } | undefined;
+    const lock: VmLock = {
+      async acquire() {
+        events.push(`acquire @${clockRef?.t}`);
+        return {
+          held: true,
+          async release() {
+            events.push(`release @${clockRef?.t}`);
+          },
+        };
+      },
+    };
+    const { server, client, clock } = setup(
+      [{ respond: () => [{ stdout: "Server is healthy." }] }, { createError: new Error("boom") }],
+      { lock, maxAttempts: 1 },
+    );
+    clockRef = clock;
+    const t0 = clock.t;
+    expect((await server.health()).healthy).toBe(true);
+    await server.close();
+    const deleted = client.events.find((e) => e.startsWith("delete")) ?? "";
+    const deletedAt = Number(deleted.split("@")[1]);
+    // Released only once the cooldown after the delete passed (10 s in setup).
+    expect(events).toEqual([`acquire @${t0}`, `release @${deletedAt + 10_000}`]);
+    events.length = 0;
+    await expect(server.listAgents()).rejects.toThrow(/create failed: boom/);
+    await server.close();
+    expect(events).toHaveLength(2);
+    expect(events[1]).toMatch(/^release /);
+  });
+
+  it("fails with UNAVAILABLE, creating nothing, when the VM's lock cannot be had", async () => {
+    const lock: VmLock = {
+      acquire: async () => {
+        throw new VmLockTimeoutError("another worker held the VM's run-command lease for over 900 s");
+      },
+    };
+    const { server, client } = setup([], { lock });
+    await expect(server.listAgents()).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    expect(client.events).toEqual([]);
+  });
+
   it("gives up after maxAttempts", async () => {
     const { server } = setup([{ createError: new Error("boom") }, { createError: new Error("boom") }], {
       maxAttempts: 2,
@@ -278,8 +360,7 @@ describe("run-command lifecycle", () => {
       [
         {
           states: [{ exec: "TimedOut", prov: "Succeeded" }],
-          rawOutput: (n) =>
-            `@@spa:${n} begin 2\n@@spa:${n} 0 0 b:${Buffer.from(tokenJson()).toString("base64")} -`,
+          rawOutput: (n, s) => `${s.key}\n@@spa:${n} begin 2\n@@spa:${n} 0 0 ${s.seal(tokenJson())} -`,
         },
       ],
       {},
@@ -293,8 +374,8 @@ describe("run-command lifecycle", () => {
   it("says when output was cut to the instance view's last 4 KB", async () => {
     const { server } = setup([
       {
-        rawOutput: (n) =>
-          `${"x".repeat(50)}\n@@spa:${n} 1 0 b:${Buffer.from(tokenJson()).toString("base64")} -\n@@spa:${n} end`,
+        rawOutput: (n, s) =>
+          `${"x".repeat(50)}\n@@spa:${n} 1 0 ${s.seal(tokenJson())} -\n${s.key}\n@@spa:${n} end`,
       },
     ]);
     await expect(
@@ -334,9 +415,9 @@ describe("SpireServer over run-commands", () => {
     );
     const aliases = [1, 2, 3, 4, 5].map((i) => `spiffe://${TD}/agent/a${i}`);
     expect(await server.createJoinTokens(aliases, 600)).toHaveLength(5);
-    expect(client.bodies.map((b) => b.parameters?.filter((p) => p.name.endsWith("_ALIAS")).length)).toEqual([
-      3, 2,
-    ]);
+    expect(
+      client.bodies.map((b) => b.protectedParameters?.filter((p) => p.name.endsWith("_ALIAS")).length),
+    ).toEqual([3, 2]);
   });
 
   it("maps CLI errors: NotFound evict is 'not deleted', PermissionDenied and docker errors throw", async () => {
@@ -424,7 +505,7 @@ describe("SpireServer over run-commands", () => {
       { status: "not_found", id: "b" },
     ]);
     expect(
-      JSON.parse(client.bodies[0]?.parameters?.find((p) => p.name === "SPA_0_DATA")?.value ?? ""),
+      JSON.parse(client.bodies[0]?.protectedParameters?.find((p) => p.name === "SPA_0_DATA")?.value ?? ""),
     ).toEqual({ ids: ["a", "b"] });
   });
 

@@ -1,5 +1,14 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -11,6 +20,7 @@ import {
   type ExecMode,
   parseScriptOutput,
 } from "../../shared/spire/runcommand/script.js";
+import { newSealKeyPair } from "../../shared/spire/runcommand/sealing.js";
 
 const NONCE = "0123456789abcdef0123456789abcdef";
 const DOCKER: ExecMode = {
@@ -142,6 +152,7 @@ describe("the generated script under bash", () => {
         '  "token generate") echo \'{"expires_at":"1795432253","value":"1cac57fa-5657-497a-8d7e-7074f4f70774"}\' ;;',
         '  "agent evict") echo "Error: rpc error: code = NotFound desc = agent not found" >&2; exit 1 ;;',
         '  "entry create") printf \'{"results":[%s]}\\n\' "$(head -c 3000 /dev/zero | tr "\\0" " ")" ;;',
+        '  "agent list") echo \'{"agents":[{"id":{"trust_domain":"example.org","path":"/spire/agent/join_token/aaaaaaaa-0000-4000-8000-000000000001"}}, {"id": {"trust_domain": "example.org", "path": "/spire/agent/join_token/bbbbbbbb-0000-4000-8000-000000000002"}}]}\' ;;',
         "  *) echo '{}' ;;",
         "esac",
       ].join("\n"),
@@ -153,8 +164,8 @@ describe("the generated script under bash", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function run(calls: CliCall[]) {
-    const built = buildScript(calls, DOCKER, NONCE);
+  function run(calls: CliCall[], sealWith?: string) {
+    const built = buildScript(calls, DOCKER, NONCE, 120, sealWith === undefined ? {} : { sealWith });
     const env: NodeJS.ProcessEnv = { PATH: `${binDir}:${process.env.PATH}` };
     for (const p of built.parameters) env[p.name] = p.value;
     const res = spawnSync("bash", ["-c", built.script], { env, encoding: "utf8", timeout: 20_000 });
@@ -227,6 +238,68 @@ describe("the generated script under bash", () => {
     expect(line).toContain(" z:");
     expect(line.length).toBeLessThan(400);
     expect(parsed.calls.get(2)?.stdout.length).toBeGreaterThan(3000);
+  });
+
+  it("evicts a join-token agent by the hash of its ID: the token never travels as a parameter", () => {
+    const id = "spiffe://example.org/spire/agent/join_token/bbbbbbbb-0000-4000-8000-000000000002";
+    const idSha256 = createHash("sha256").update(id).digest("hex");
+    const missing = createHash("sha256").update(`${id}x`).digest("hex");
+    const built = buildScript(
+      [
+        { op: "agent_evict_by_hash", idSha256, trustDomain: "example.org" },
+        { op: "agent_ban_by_hash", idSha256: missing, trustDomain: "example.org" },
+      ],
+      DOCKER,
+      NONCE,
+    );
+    expect(JSON.stringify(built.parameters)).not.toContain("bbbbbbbb");
+    expect(built.script).not.toContain("bbbbbbbb");
+    const before = readdirSync(dir).filter((f) => f.endsWith(".argv")).length;
+    const env: NodeJS.ProcessEnv = { PATH: `${binDir}:${process.env.PATH}` };
+    for (const p of built.parameters) env[p.name] = p.value;
+    const res = spawnSync("bash", ["-c", built.script], { env, encoding: "utf8", timeout: 20_000 });
+    const parsed = parseScriptOutput(res.stdout, NONCE);
+    // The fake server answers every evict with NotFound: what matters is which ID it was given.
+    expect(parsed.calls.get(0)?.stderr).toContain("desc = agent not found");
+    // list, evict (the matching ID), list; no ban: nothing matched, which reads as NotFound.
+    expect(argv(before).slice(4, 6)).toEqual(["agent", "list"]);
+    expect(argv(before + 1).slice(4)).toEqual(["agent", "evict", "-spiffeID", id, "-output", "json"]);
+    expect(argv(before + 2).slice(4, 6)).toEqual(["agent", "list"]);
+    expect(existsSync(join(dir, `call-${before + 3}.argv`))).toBe(false);
+    expect(parsed.calls.get(1)?.exitCode).toBe(1);
+    expect(parsed.calls.get(1)?.stderr).toContain("code = NotFound desc = no agent with that ID");
+  });
+
+  it("seals every stream with openssl so that only the one-off private key reads them", () => {
+    const seal = newSealKeyPair();
+    const calls: CliCall[] = [
+      { op: "token_generate", alias: ALIAS, ttl: 600 },
+      { op: "agent_evict", id: ALIAS },
+    ];
+    const built = buildScript(calls, DOCKER, NONCE, 120, { sealWith: seal.publicKeyPem });
+    const env: NodeJS.ProcessEnv = { PATH: `${binDir}:${process.env.PATH}` };
+    for (const p of built.parameters) env[p.name] = p.value;
+    const res = spawnSync("bash", ["-c", built.script], { env, encoding: "utf8", timeout: 20_000 });
+    expect(res.status, res.stderr).toBe(0);
+    // What ARM (instance view, output blob) would hold: no token, no error text, in any form.
+    expect(res.stdout).not.toContain("1cac57fa");
+    expect(res.stdout).not.toContain(Buffer.from("1cac57fa").toString("base64").slice(0, 8));
+    expect(res.stdout).not.toContain("NotFound");
+    expect(res.stdout).not.toMatch(/ [bz]:/);
+    const parsed = parseScriptOutput(res.stdout, NONCE, seal.privateKey);
+    expect(parsed.begun && parsed.ended).toBe(true);
+    expect(JSON.parse(parsed.calls.get(0)?.stdout ?? "").value).toBe("1cac57fa-5657-497a-8d7e-7074f4f70774");
+    expect(parsed.calls.get(1)?.stderr).toContain("code = NotFound");
+    // Another key reads nothing; a flipped ciphertext byte fails the MAC and counts as missing.
+    expect(parseScriptOutput(res.stdout, NONCE, newSealKeyPair().privateKey).calls.size).toBe(0);
+    const tampered = res.stdout.replace(
+      /( 0 0 e:[0-9a-f]{32}:[0-9a-f]{64}:)(.)/,
+      (_, a, c) => a + (c === "A" ? "B" : "A"),
+    );
+    expect(parseScriptOutput(tampered, NONCE, seal.privateKey).calls.has(0)).toBe(false);
+    // Plain streams are refused when sealed output is expected (a forged, unsealed result).
+    const forged = `@@spa:${NONCE} key x\n@@spa:${NONCE} begin 1\n@@spa:${NONCE} 0 0 b:e30= -\n@@spa:${NONCE} end`;
+    expect(parseScriptOutput(forged, NONCE, seal.privateKey).calls.size).toBe(0);
   });
 });
 

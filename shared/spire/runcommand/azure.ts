@@ -68,8 +68,10 @@ export interface RunCommandsClient {
 /** Optional: where output goes when it may exceed the instance view's 4 KB (append blobs). */
 export interface RunCommandOutputStore {
   /** A writable append-blob URI (SAS or managed identity) for this run-command's stdout. */
-  outputBlobUriFor(runCommandName: string): string;
+  outputBlobUriFor(runCommandName: string): string | Promise<string>;
   read(uri: string): Promise<string>;
+  /** Deletes the blob once read (optional). */
+  remove?(uri: string): Promise<void>;
 }
 
 const TERMINAL_EXECUTION = new Set(["Succeeded", "Failed", "TimedOut", "Canceled"]);

@@ -13,15 +13,32 @@
  * or `z:<base64 of gzip>` (larger outputs: the instance view keeps only the last 4 KB), then
  * `@@spa:<nonce> end`. The nonce is random per run, so nothing a SPIRE output contains can
  * forge a marker line.
+ *
+ * Sealed output (`sealWith`, what the executor always uses): the instance view (and the output
+ * blob) is readable by anyone with Reader on the VM, and `token generate`, `agent list` and
+ * `entry show` print join tokens. So the script makes a fresh AES-256 + HMAC-SHA256 key with
+ * openssl, wraps it with the caller's one-off RSA public key (RSA-OAEP-SHA256, line
+ * `@@spa:<nonce> key <base64>`), and prints every stream as `e:<iv hex>:<mac hex>:<base64 of
+ * AES-256-CBC(gzip(stream))>`, the MAC over the IV's hex and the ciphertext (encrypt-then-MAC).
+ * Only the holder of the private key (./sealing.ts) can read any of it.
  */
+import type { KeyObject } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import type { RunCommandInputParameter } from "./azure.js";
+import { openStream, type SealKey, unwrapSealKey } from "./sealing.js";
 
 export type CliCall =
   | { op: "token_generate"; alias: string; ttl: number }
   | { op: "agent_list"; attestationType?: string; banned?: boolean; canReattest?: boolean }
   | { op: "agent_evict"; id: string }
   | { op: "agent_ban"; id: string }
+  /**
+   * Evict/ban the agent whose SPIFFE ID hashes (SHA-256, hex) to `idSha256`: a join-token agent's
+   * ID embeds its token, so it must not travel to ARM even as a protected parameter. The script
+   * finds the ID in `agent list` on the VM.
+   */
+  | { op: "agent_evict_by_hash"; idSha256: string; trustDomain: string }
+  | { op: "agent_ban_by_hash"; idSha256: string; trustDomain: string }
   | { op: "entry_show"; parentId?: string; spiffeId?: string }
   /** `entries` is the JSON document `entry create -data -` reads ({"entries":[...]}). */
   | { op: "entry_create"; entriesJson: string }
@@ -51,6 +68,7 @@ export function buildScript(
   exec: ExecMode,
   nonce: string,
   callTimeoutSeconds = 120,
+  options: { sealWith?: string } = {},
 ): BuiltScript {
   if (!/^[0-9a-f]{16,64}$/.test(nonce)) throw new Error("nonce must be 16-64 lowercase hex characters");
   if (calls.length === 0) throw new Error("no calls to run");
@@ -61,6 +79,8 @@ export function buildScript(
   ];
   if (exec.kind === "docker") parameters.push({ name: `${P}_CONTAINER`, value: exec.container });
   if (exec.socketPath !== undefined) parameters.push({ name: `${P}_SOCKET`, value: exec.socketPath });
+  const sealed = options.sealWith !== undefined;
+  if (options.sealWith !== undefined) parameters.push({ name: `${P}_SEAL_KEY`, value: options.sealWith });
 
   const lines: string[] = [
     "#!/bin/bash",
@@ -76,12 +96,11 @@ export function buildScript(
       : `S=("\${${P}_SERVER_BIN}")`,
     exec.socketPath !== undefined ? `K=(-socketPath "\${${P}_SOCKET}")` : "K=()",
     `if command -v timeout >/dev/null; then L=(timeout -k 5 "\${${P}_CALL_TIMEOUT}"); else L=(); fi`,
-    "enc() {",
-    '  if [ ! -s "$1" ]; then printf -- "-"',
-    '  elif [ "$(wc -c <"$1")" -gt 200 ]; then printf "z:"; gzip -c <"$1" | base64 -w0',
-    '  else printf "b:"; base64 -w0 <"$1"; fi',
-    "}",
+    ...(sealed ? sealPreamble() : plainEncoder()),
     'emit() { printf "%s %s %s %s %s\\n" "$M" "$1" "$2" "$(enc "$T/o")" "$(enc "$T/e")"; }',
+    ...(calls.some((c) => c.op === "agent_evict_by_hash" || c.op === "agent_ban_by_hash")
+      ? byHashFunction()
+      : []),
     `echo "$M begin ${calls.length}"`,
   ];
 
@@ -128,6 +147,10 @@ export function buildScript(
       case "agent_ban":
         line = run("agent ban", ["-spiffeID", v("ID", call.id), "-output json"]);
         break;
+      case "agent_evict_by_hash":
+      case "agent_ban_by_hash":
+        line = `by_hash ${call.op === "agent_evict_by_hash" ? "evict" : "ban"} ${v("ID_SHA256", call.idSha256)} ${v("TD", call.trustDomain)}`;
+        break;
       case "entry_show": {
         const flags: string[] = [];
         if (call.parentId !== undefined) flags.push("-parentID", v("PARENT_ID", call.parentId));
@@ -153,8 +176,60 @@ export function buildScript(
     }
     lines.push(`# ${i}: ${call.op}`, line, `emit ${i} $?`);
   });
+  if (sealed) lines.push('echo "$M key $W"');
   lines.push('echo "$M end"', "");
   return { script: lines.join("\n"), parameters, nonce };
+}
+
+/**
+ * `by_hash <evict|ban> <sha256> <trust domain>`: lists the agents, picks the one whose SPIFFE ID
+ * hashes to <sha256>, and runs the verb on it; no match reads like the server's NotFound.
+ */
+function byHashFunction(): string[] {
+  return [
+    'command -v sha256sum >/dev/null || { echo "$M fatal missing sha256sum"; exit 71; }',
+    "by_hash() {",
+    '  : >"$T/o"',
+    `  \${L[@]+"\${L[@]}"} "\${S[@]}" agent list \${K[@]+"\${K[@]}"} -output json </dev/null >"$T/l" 2>"$T/e" || return $?`,
+    '  local p id=""',
+    "  for p in $(grep -oE '/spire/agent/[A-Za-z0-9._/-]+' \"$T/l\" | sort -u); do",
+    '    if [ "$(printf "%s" "spiffe://$3$p" | sha256sum | cut -c1-64)" = "$2" ]; then id="spiffe://$3$p"; break; fi',
+    "  done",
+    '  if [ -z "$id" ]; then echo "Error: rpc error: code = NotFound desc = no agent with that ID" >"$T/e"; return 1; fi',
+    `  \${L[@]+"\${L[@]}"} "\${S[@]}" agent "$1" -spiffeID "$id" \${K[@]+"\${K[@]}"} -output json </dev/null >"$T/o" 2>"$T/e"`,
+    "}",
+  ];
+}
+
+function plainEncoder(): string[] {
+  return [
+    "enc() {",
+    '  if [ ! -s "$1" ]; then printf -- "-"',
+    '  elif [ "$(wc -c <"$1")" -gt 200 ]; then printf "z:"; gzip -c <"$1" | base64 -w0',
+    '  else printf "b:"; base64 -w0 <"$1"; fi',
+    "}",
+  ];
+}
+
+// The key is 64 random bytes as hex: the first half encrypts, the second authenticates. It is on
+// openssl's command line for a moment, which only root on the VM (who runs SPIRE) could read.
+function sealPreamble(): string[] {
+  return [
+    'command -v openssl >/dev/null || { echo "$M fatal missing openssl"; exit 71; }',
+    `printf '%s\n' "\${${P}_SEAL_KEY}" >"$T/seal.pem"`,
+    'H=$(openssl rand -hex 64) || { echo "$M fatal openssl rand failed"; exit 72; }',
+    'W=$(printf "%s" "$H" | openssl pkeyutl -encrypt -pubin -inkey "$T/seal.pem" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 | base64 -w0)',
+    '[ -n "$W" ] || { echo "$M fatal could not wrap the output key"; exit 72; }',
+    'echo "$M key $W"',
+    "EK=$(printf '%s' \"$H\" | cut -c1-64); MK=$(printf '%s' \"$H\" | cut -c65-128)",
+    "enc() {",
+    '  if [ ! -s "$1" ]; then printf -- "-"; return; fi',
+    "  local iv; iv=$(openssl rand -hex 16)",
+    '  gzip -c <"$1" | openssl enc -aes-256-cbc -K "$EK" -iv "$iv" -out "$1.c"',
+    '  local mac; mac=$({ printf "%s" "$iv"; cat "$1.c"; } | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$MK" -r | cut -d" " -f1)',
+    '  printf "e:%s:%s:" "$iv" "$mac"; base64 -w0 <"$1.c"',
+    "}",
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,22 +252,51 @@ export interface ParsedScriptOutput {
   fatal?: string;
 }
 
-function decodeStream(field: string): string {
+function decodeStream(field: string, key: SealKey | undefined): string {
   if (field === "-") return "";
+  if (key !== undefined) {
+    if (!field.startsWith("e:")) throw new Error("an unsealed stream in sealed output");
+    return gunzipSync(openStream(field, key)).toString("utf8");
+  }
   const data = Buffer.from(field.slice(2), "base64");
   if (field.startsWith("z:")) return gunzipSync(data).toString("utf8");
   if (field.startsWith("b:")) return data.toString("utf8");
   throw new Error(`unknown stream encoding ${JSON.stringify(field.slice(0, 2))}`);
 }
 
-export function parseScriptOutput(output: string, nonce: string): ParsedScriptOutput {
+/**
+ * Parses the script's output. With `privateKey` (sealed output) the `key` line must come first
+ * and every stream must be sealed; a stream that fails its MAC counts as missing.
+ */
+export function parseScriptOutput(output: string, nonce: string, privateKey?: KeyObject): ParsedScriptOutput {
   const mark = `@@spa:${nonce}`;
   const result: ParsedScriptOutput = { begun: false, ended: false, calls: new Map() };
-  const callLine = /^(\d+) (\d+) (-|[bz]:[A-Za-z0-9+/=]*) (-|[bz]:[A-Za-z0-9+/=]*)$/;
-  for (const raw of output.split(/\r?\n/)) {
-    if (!raw.startsWith(`${mark} `)) continue;
+  const stream = "(-|[bz]:[A-Za-z0-9+/=]*|e:[0-9a-f]{32}:[0-9a-f]{64}:[A-Za-z0-9+/=]*)";
+  const callLine = new RegExp(`^(\\d+) (\\d+) ${stream} ${stream}$`);
+  const lines = output.split(/\r?\n/).filter((l) => l.startsWith(`${mark} `));
+  let key: SealKey | undefined;
+  if (privateKey !== undefined) {
+    // The key line comes first and again last: a front cut off at 4 KB still leaves one.
+    for (const l of lines) {
+      const rest = l.slice(mark.length + 1);
+      if (!rest.startsWith("key ")) continue;
+      try {
+        key = unwrapSealKey(rest.slice(4), privateKey);
+        break;
+      } catch {
+        // a key we cannot unwrap: try the other copy
+      }
+    }
+  }
+  for (const raw of lines) {
     const rest = raw.slice(mark.length + 1);
-    if (rest.startsWith("begin ")) result.begun = true;
+    if (rest.startsWith("key ")) {
+      // read above
+    } else if (privateKey !== undefined && key === undefined && !rest.startsWith("fatal ")) {
+      // sealed output without a usable key: nothing below can be read
+      if (rest.startsWith("begin ")) result.begun = true;
+      else if (rest === "end") result.ended = true;
+    } else if (rest.startsWith("begin ")) result.begun = true;
     else if (rest === "end") result.ended = true;
     else if (rest.startsWith("fatal ")) result.fatal = rest.slice(6);
     else {
@@ -203,8 +307,8 @@ export function parseScriptOutput(output: string, nonce: string): ParsedScriptOu
         result.calls.set(index, {
           index,
           exitCode: Number(m[2]),
-          stdout: decodeStream(m[3] as string),
-          stderr: decodeStream(m[4] as string),
+          stdout: decodeStream(m[3] as string, key),
+          stderr: decodeStream(m[4] as string, key),
         });
       } catch {
         // a damaged line counts as missing
