@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { SandboxCredential } from "../../shared/azure/credential.js";
 import { loadConfig } from "../../shared/config.js";
 import { createFleetTableClient } from "../../shared/services.js";
@@ -92,6 +94,12 @@ export const caReset: Scenario = {
         vault: { version?: string } | null;
       };
 
+      // Durable history, customStatus and outputs carry fingerprints, never the bundle's PEM.
+      const instances = join(ctx.workDir, "host", "instances");
+      const pemInDurableState = readdirSync(instances)
+        .map((f) => readFileSync(join(instances, f), "utf8"))
+        .filter((text) => text.includes("BEGIN CERTIFICATE")).length;
+
       const out = reset.output;
       const event = events.at(-1);
       const caResetDetected =
@@ -111,9 +119,11 @@ export const caReset: Scenario = {
         statusMatch: status.match,
         rotationSeconds: { first: first.seconds, unchanged: unchanged.seconds, reset: reset.seconds },
         stepSeconds: out.stepSeconds,
+        pemInDurableState,
         spireApi: sb.settings.SPIRE_API,
         pass:
           caResetDetected &&
+          pemInDurableState === 0 &&
           first.output.action === "first-write" &&
           unchanged.output.action === "unchanged" &&
           unchanged.output.version === first.output.version &&
