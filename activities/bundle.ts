@@ -39,7 +39,8 @@ const SyncSchema = z.object({
 const RecordSchema = z.object({
   runId: z.string().min(1).max(400),
   trigger: z.string().min(1).max(40),
-  reason: z.string().max(500),
+  // Clipped, not refused: a long reason (an event's text) must not cost the run its record.
+  reason: z.string().transform((r) => r.slice(0, 500)),
   startedAt: isoTime,
   finishedAt: isoTime,
   action: z.enum(["first-write", "unchanged", "changed", "ca-reset", "retag", "refused", "failed"]),
@@ -48,7 +49,10 @@ const RecordSchema = z.object({
   written: z.boolean(),
   serverFingerprints: z.array(sha256).max(1000),
   vaultFingerprints: z.array(sha256).max(1000),
-  failure: z.string().max(2000).optional(),
+  failure: z
+    .string()
+    .transform((f) => f.slice(0, 2000))
+    .optional(),
 });
 
 /** The current version of the trust bundle secret as a summary; null when there is none. */

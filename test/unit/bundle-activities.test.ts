@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { describe, expect, it } from "vitest";
-import { bundleReadVault, bundleSync } from "../../activities/bundle.js";
+import { bundleReadVault, bundleRecord, bundleSync } from "../../activities/bundle.js";
 import type { Services } from "../../shared/services.js";
 import { describeBundle } from "../../shared/spire/bundle.js";
 import type { TrustBundle } from "../../shared/spire/types.js";
@@ -159,5 +159,36 @@ describe("bundle activities", () => {
       sink,
     );
     expect(out).toMatchObject({ ok: false, error: { code: "BadInput" } });
+  });
+});
+
+describe("bundleRecord", () => {
+  it("clips a long reason instead of losing the record", async () => {
+    const batches: unknown[] = [];
+    const services = {
+      fleetTable: async () => ({
+        submitTransaction: async (actions: unknown) => {
+          batches.push(actions);
+        },
+      }),
+    } as unknown as Services;
+    const out = await bundleRecord(
+      {
+        runId: "rotate-bundle@2026-12-01T20:00:00.000Z",
+        trigger: "event",
+        reason: "x".repeat(5000),
+        startedAt: "2026-12-01T20:00:00.000Z",
+        finishedAt: "2026-12-01T20:00:01.000Z",
+        action: "unchanged",
+        written: false,
+        serverFingerprints: [],
+        vaultFingerprints: [],
+      },
+      services,
+      sink,
+    );
+    expect(out).toEqual({ ok: true, value: { recorded: true } });
+    const [[, summary]] = batches[0] as [[string, { lastRunReason: string }]];
+    expect(summary.lastRunReason).toHaveLength(500);
   });
 });
