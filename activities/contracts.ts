@@ -7,6 +7,12 @@
  * (which embeds the token).
  */
 
+// Type-only: erased at build, so an orchestration importing this file still imports no I/O.
+import type { RotationAction } from "../shared/trust/decision.js";
+import type { RotationRecord } from "../shared/trust/ledger.js";
+import type { ServerBundleSummary } from "../shared/trust/summary.js";
+import type { VaultBundleState } from "../shared/trust/vault.js";
+
 export const Activities = {
   reattestPrepare: "reattestPrepare",
   reattestApplyToken: "reattestApplyToken",
@@ -15,6 +21,9 @@ export const Activities = {
   reattestEvictOld: "reattestEvictOld",
   reattestRetireRevisions: "reattestRetireRevisions",
   ledgerRecord: "ledgerRecord",
+  bundleReadVault: "bundleReadVault",
+  bundleSync: "bundleSync",
+  bundleRecord: "bundleRecord",
 } as const;
 
 /** Activities return failures they know are permanent instead of throwing them, so retries only
@@ -121,3 +130,29 @@ export interface LedgerRecordInput {
   previousAgents: number;
   newAgentSha256?: string;
 }
+
+// ---- trust bundle rotation
+
+export type { RotationAction, RotationRecord, ServerBundleSummary, VaultBundleState };
+
+/** bundleReadVault takes no input; its output is the current version, or null when there is none. */
+export type BundleReadVaultOutput = VaultBundleState | null;
+
+export interface BundleSyncInput {
+  /** The version the run compares with (from bundleReadVault), null when there was none. */
+  vault: Pick<VaultBundleState, "version" | "fingerprints" | "source"> | null;
+}
+export interface BundleSyncOutput {
+  server: ServerBundleSummary;
+  action: RotationAction;
+  written: boolean;
+  /** The Key Vault version current after the step (the new one when written). */
+  version?: string;
+  /** True when a retried step found its version already written and wrote nothing more. */
+  alreadyWritten?: boolean;
+  /** Roots the server has that the compared version lacked, and the reverse. */
+  added: string[];
+  removed: string[];
+}
+
+export type BundleRecordInput = RotationRecord;

@@ -1,14 +1,21 @@
 // The one place that registers every function of the app (HTTP, timer, orchestration, activity).
 import { app } from "@azure/functions";
 import * as df from "durable-functions";
+import { registerBundleActivities } from "../activities/bundle.js";
 import { registerReattestActivities } from "../activities/reattest.js";
 import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
+import { rotateBundleOrchestrator } from "../orchestrations/rotateBundle.js";
+import { ROTATE_BUNDLE_ORCHESTRATION } from "../orchestrations/rotateBundle.start.js";
 import { loadConfig } from "../shared/config.js";
 import { lookupApp } from "../shared/containerapp/lookup.js";
 import { keyVaultEventScope } from "../shared/keyVaultEvents.js";
 import { getServices } from "../shared/services.js";
+import { readLastRotation } from "../shared/trust/ledger.js";
+import { summarizeServerBundle } from "../shared/trust/summary.js";
+import { readVaultBundle } from "../shared/trust/vault.js";
 import { createWebhookAuthenticator } from "../shared/webhookAuth.js";
 import { alertsHttpHandler } from "./alerts.js";
+import { bundleRotateHttpHandler, bundleStatusHttpHandler, bundleTimerHandler } from "./bundle.js";
 import { healthHandler } from "./health.js";
 import { keyVaultEventsHandler } from "./keyVaultEvents.js";
 import { operationsHttpHandler } from "./operations.js";
@@ -72,4 +79,35 @@ df.app.client.http("operation", {
 // Event Grid calls /runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=<eventgrid_extension>.
 df.app.client.eventGrid("keyVaultEvents", {
   handler: keyVaultEventsHandler({ scope: keyVaultEventScope(config) }),
+});
+
+// ---- trust bundle rotation
+df.app.orchestration(ROTATE_BUNDLE_ORCHESTRATION, rotateBundleOrchestrator);
+registerBundleActivities();
+
+df.app.client.timer("bundleRotationTimer", {
+  // The validated setting, not "%BUNDLE_ROTATION_SCHEDULE%": the host resolves %NAME% from app
+  // settings only and fails the function when one is unset, so the default (every 15 minutes)
+  // would never apply.
+  schedule: config.schedules.bundleRotation,
+  handler: bundleTimerHandler(),
+});
+
+df.app.client.http("bundleRotate", {
+  route: "bundle/rotate",
+  methods: ["POST"],
+  authLevel: "function",
+  handler: bundleRotateHttpHandler(),
+});
+
+app.http("bundleStatus", {
+  route: "bundle",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: bundleStatusHttpHandler({
+    secretName: config.keyVault.trustBundleSecretName,
+    readServer: async () => summarizeServerBundle(await (await getServices(config).spire()).getBundle()),
+    readVault: () => readVaultBundle(getServices(config).secrets, config.keyVault.trustBundleSecretName),
+    readLastRotation: async () => readLastRotation(await getServices(config).fleetTable()),
+  }),
 });

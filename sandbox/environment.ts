@@ -11,6 +11,7 @@ import type { EventSubscription } from "./emulators/eventgrid.js";
 import { type AzureServices, startAzureServices } from "./emulators/index.js";
 import { type HostProcess, startHostProcess } from "./host/process.js";
 import { type LogLevel, type SpireServerHandle, startSpireServer } from "./spire/index.js";
+import type { SpireServerOptions } from "./spire/server.js";
 
 /**
  * The local stand-in for Azure, all on 127.0.0.1: a real SPIRE server (also reachable as the
@@ -44,6 +45,8 @@ export interface SandboxOptions {
    * secret written in the sandbox nudges a bundle rotation as in Azure.
    */
   keyVaultEvents?: boolean;
+  /** Short CA and SVID lifetimes for rotation scenarios (default SPIRE's: ca_ttl 24h, SVIDs 1h). */
+  spireTtls?: Pick<SpireServerOptions, "caTtl" | "defaultX509SvidTtl" | "agentTtl">;
 }
 
 export interface Sandbox {
@@ -104,6 +107,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       trustDomain: SANDBOX_TRUST_DOMAIN,
       bins,
       ...(opts.spireLogLevel ? { logLevel: opts.spireLogLevel } : {}),
+      ...opts.spireTtls,
     });
     stops.push(() => spire.dispose());
 

@@ -80,17 +80,21 @@ export async function deployFleet(
   sandbox: Sandbox,
   names: string[],
   log: (m: string) => void,
+  /** False when the product's own rotation has written the Key Vault bundle already. */
+  options: { writeBundle?: boolean } = {},
 ): Promise<FleetApp[]> {
   const td = sandbox.settings.SPIRE_TRUST_DOMAIN!;
   const rg = sandbox.settings.APPS_RESOURCE_GROUP!;
   const spire = sandbox.spire.client();
   try {
     const bundle = await spire.getBundle();
-    const vault = new SecretClient(sandbox.settings.KEY_VAULT_URL!, new SandboxCredential(), {
-      tlsOptions: { ca: readFileSync(sandbox.settings.KEY_VAULT_CA_CERT_FILE!, "utf8") },
-      disableChallengeResourceVerification: true,
-    });
-    await vault.setSecret("spire-trust-bundle", bundle.pem, { contentType: "application/x-pem-file" });
+    if (options.writeBundle !== false) {
+      const vault = new SecretClient(sandbox.settings.KEY_VAULT_URL!, new SandboxCredential(), {
+        tlsOptions: { ca: readFileSync(sandbox.settings.KEY_VAULT_CA_CERT_FILE!, "utf8") },
+        disableChallengeResourceVerification: true,
+      });
+      await vault.setSecret("spire-trust-bundle", bundle.pem, { contentType: "application/x-pem-file" });
+    }
 
     const apps = names.map((name) => {
       const tags = fleetAppSpec(sandbox, name, "", "").tags!;

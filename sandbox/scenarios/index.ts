@@ -1,4 +1,6 @@
 import { alertStorm } from "./alert-storm.js";
+import { caReset } from "./ca-reset-detected.js";
+import { caRotation } from "./ca-rotation.js";
 import { hostResume } from "./host-resume.js";
 import { logsAlert } from "./logs-alert.js";
 import { multiReplica } from "./multi-replica.js";
@@ -20,6 +22,8 @@ export const scenarios: Scenario[] = [
   replicaRestart,
   alertStorm,
   multiReplica,
+  caRotation,
+  caReset,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

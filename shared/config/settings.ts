@@ -254,11 +254,11 @@ export const SETTING_TABLE = {
     example: "0 */5 * * * *",
     schema: ncrontab,
   }),
-  BUNDLE_ROTATION_SCHEDULE: withDefault("0 0 * * * *", {
+  BUNDLE_ROTATION_SCHEDULE: withDefault("0 */15 * * * *", {
     group: "schedules",
     description:
       "NCRONTAB schedule of the trust bundle check: 6 fields, second minute hour day month day-of-week",
-    example: "0 0 * * * *",
+    example: "0 */15 * * * *",
     schema: ncrontab,
   }),
   ALERT_AUTH: withDefault("function-key", {

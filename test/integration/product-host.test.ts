@@ -77,6 +77,25 @@ describe("the product app under the local Functions host", () => {
     }
   });
 
+  it("registers the bundle rotation, its timer on the default schedule when the setting is unset", async () => {
+    // The host resolves "%NAME%" only from app settings and fails when one is unset, so the
+    // timer must get the validated value: the 15-minute default has to apply without the setting.
+    const host = await startHostProcess({
+      appEntry: PRODUCT_APP,
+      stateDir: join(dir, "bundle"),
+      env: sandboxSettings("/tmp/spire-autopilot-test/api.sock"),
+    });
+    try {
+      const byName = new Map(host.functions.map((f) => [f.name, f]));
+      expect(byName.get("bundleRotationTimer")).toMatchObject({ kind: "timer", detail: "0 */15 * * * *" });
+      expect([...byName.keys()]).toEqual(
+        expect.arrayContaining(["bundleRotate", "bundleStatus", "rotateBundle", "bundleSync"]),
+      );
+    } finally {
+      await host.stop();
+    }
+  });
+
   it("refuses to start with one error naming every missing or invalid setting", async () => {
     const settings: Record<string, string | undefined> = {
       ...sandboxSettings("/tmp/spire-autopilot-test/api.sock"),

@@ -89,7 +89,7 @@ describe("loadConfig: defaults", () => {
       keyVault: { url: "https://myvault.vault.azure.net/", trustBundleSecretName: "spire-trust-bundle" },
       logs: {},
       fleet: { tableName: "fleet" },
-      schedules: { healthSweep: "0 */5 * * * *", bundleRotation: "0 0 * * * *" },
+      schedules: { healthSweep: "0 */5 * * * *", bundleRotation: "0 */15 * * * *" },
       alerts: { auth: { mode: "function-key" }, cooldownSeconds: 900 },
       reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
       endpoints: {
@@ -774,7 +774,7 @@ describe("SETTINGS", () => {
       TRUST_BUNDLE_SECRET_NAME: "spire-trust-bundle",
       FLEET_TABLE_NAME: "fleet",
       HEALTH_SWEEP_SCHEDULE: "0 */5 * * * *",
-      BUNDLE_ROTATION_SCHEDULE: "0 0 * * * *",
+      BUNDLE_ROTATION_SCHEDULE: "0 */15 * * * *",
       ALERT_AUTH: "function-key",
       ALERT_COOLDOWN_SECONDS: "900",
       REATTEST_REVISION_TIMEOUT_SECONDS: "600",
