@@ -164,7 +164,7 @@ export async function runTwoHosts(opts: TwoHostsOptions): Promise<TwoHostsResult
       RUN_COMMAND_TIMEOUT_SECONDS: "60",
       APPS_RESOURCE_GROUP: "rg-apps",
       KEY_VAULT_URL: "https://kv-unused.vault.azure.net",
-      JOIN_TOKEN_TTL_SECONDS: "600",
+      JOIN_TOKEN_TTL_SECONDS: "900",
     };
     const jobs = ["h1", "h2"].map((host, h) => ({
       host,
