@@ -1,8 +1,6 @@
-import type * as df from "durable-functions";
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
 import {
   Activities,
-  type ActivityResult,
   type BundleReadVaultOutput,
   type BundleRecordInput,
   type BundleSyncOutput,
@@ -10,7 +8,7 @@ import {
   type ServerBundleSummary,
   type VaultBundleState,
 } from "../activities/contracts.js";
-import { retryPolicy } from "./reattest.js";
+import { call, RunFailed, secondsBetween } from "./activity-call.js";
 import type { RotateBundleInput } from "./rotateBundle.start.js";
 
 /*
@@ -58,25 +56,6 @@ export interface RotateBundleOutput {
   adminSvid?: { expiresAt: string; version?: string };
   stepSeconds: Record<string, number>;
 }
-
-class RunFailed extends Error {}
-
-function* call<T>(
-  context: OrchestrationContext,
-  name: string,
-  input: unknown,
-): Generator<df.Task, T, unknown> {
-  let result: ActivityResult<T>;
-  try {
-    result = (yield context.df.callActivityWithRetry(name, retryPolicy(), input)) as ActivityResult<T>;
-  } catch (err) {
-    throw new RunFailed(`${name} kept failing after retries: ${(err as Error).message.split("\n")[0]}`);
-  }
-  if (!result.ok) throw new RunFailed(`${name}: ${result.error.message}`);
-  return result.value;
-}
-
-const secondsBetween = (a: Date, b: Date) => Math.round((b.getTime() - a.getTime()) / 100) / 10;
 
 export const rotateBundleOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput() as RotateBundleInput;
