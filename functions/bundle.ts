@@ -6,7 +6,7 @@ import { createLogger } from "../shared/logging.js";
 import type { LastRotation } from "../shared/trust/ledger.js";
 import { type ServerBundleSummary, sameRoots } from "../shared/trust/summary.js";
 import type { VaultBundleState } from "../shared/trust/vault.js";
-import { json, problem, readJsonBody } from "./http.js";
+import { json, readValidBody } from "./http.js";
 import { unavailableResponse } from "./unavailable.js";
 
 /*
@@ -45,21 +45,13 @@ export function bundleRotateHttpHandler() {
     context: InvocationContext,
   ): Promise<HttpResponseInit> => {
     const log = createLogger(context);
-    const body = await readJsonBody(request, true);
-    if (!body.ok) return body.response;
-    const parsed = rotateBody.safeParse(body.value ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return problem(
-        400,
-        `Invalid body: ${issue?.path.join(".") || "body"}: ${issue?.message} (expected {"reason"?: string}).`,
-      );
-    }
+    const parsed = await readValidBody(request, rotateBody, '{"reason"?: string}');
+    if (!parsed.ok) return parsed.response;
     let outcome: Awaited<ReturnType<typeof startRotateBundle>>;
     try {
       outcome = await startRotateBundle(client, {
         trigger: "http",
-        reason: parsed.data.reason ?? "operator request",
+        reason: parsed.value.reason ?? "operator request",
       });
     } catch (err) {
       const outage = unavailableResponse(err);

@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
+import type { z } from "zod";
 import { redactText } from "../shared/logging.js";
 
 /** Azure Monitor caps alert payloads at 256 KB; nothing we accept is larger. */
@@ -67,4 +68,27 @@ export async function readJsonBody(request: HttpRequest, allowEmpty: boolean): P
   } catch (err) {
     return { ok: false, response: problem(400, `The body is not valid JSON: ${(err as Error).message}`) };
   }
+}
+
+/**
+ * Read an optional JSON body and validate it with `schema`; a bad one is a 400 naming the first
+ * problem and what the body should look like (`expected`).
+ */
+export async function readValidBody<S extends z.ZodType>(
+  request: HttpRequest,
+  schema: S,
+  expected: string,
+): Promise<{ ok: true; value: z.output<S> } | { ok: false; response: HttpResponseInit }> {
+  const body = await readJsonBody(request, true);
+  if (!body.ok) return body;
+  const parsed = schema.safeParse(body.value ?? {});
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0];
+  return {
+    ok: false,
+    response: problem(
+      400,
+      `Invalid body: ${issue?.path.join(".") || "body"}: ${issue?.message} (expected ${expected}).`,
+    ),
+  };
 }

@@ -6,7 +6,7 @@ import type { AppConfig } from "../shared/config.js";
 import { type AppLookup, refusal } from "../shared/containerapp/lookup.js";
 import { createLogger } from "../shared/logging.js";
 import { parseAppName } from "../shared/spiffe/index.js";
-import { json, problem, readJsonBody } from "./http.js";
+import { json, problem, readValidBody } from "./http.js";
 import { unavailableResponse } from "./unavailable.js";
 
 export interface ReattestDeps {
@@ -46,16 +46,8 @@ export function reattestHttpHandler(deps: ReattestDeps) {
     } catch (err) {
       return problem(400, (err as Error).message);
     }
-    const body = await readJsonBody(request, true);
-    if (!body.ok) return body.response;
-    const parsed = bodySchema.safeParse(body.value ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return problem(
-        400,
-        `Invalid body: ${issue?.path.join(".") || "body"}: ${issue?.message} (expected {"reason"?: string, "force"?: boolean}).`,
-      );
-    }
+    const parsed = await readValidBody(request, bodySchema, '{"reason"?: string, "force"?: boolean}');
+    if (!parsed.ok) return parsed.response;
     const refused = refusal(await deps.lookupApp(app), deps.config);
     if (refused) return problem(refused.status, refused.error);
 
@@ -63,11 +55,11 @@ export function reattestHttpHandler(deps: ReattestDeps) {
     try {
       outcome = await startReattest(
         client,
-        { app, trigger: "http", reason: parsed.data.reason },
+        { app, trigger: "http", reason: parsed.value.reason },
         {
           cooldownSeconds: deps.config.alerts.cooldownSeconds,
           timing: deps.config.reattest,
-          force: parsed.data.force === true,
+          force: parsed.value.force === true,
         },
       );
     } catch (err) {
