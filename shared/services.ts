@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import type { ContainerAppsAPIClient } from "@azure/arm-appcontainers";
 import type { ComputeManagementClient } from "@azure/arm-compute";
 import type { TokenCredential } from "@azure/core-auth";
@@ -9,10 +10,11 @@ import { createAzureClients } from "./azure/clients.js";
 import { createCredential } from "./azure/credential.js";
 import { blobOutputStore, runCommandVmLock } from "./azure/runcommand-storage.js";
 import { armRunCommandsClient } from "./azure/runcommands.js";
-import { type AppConfig, loadConfig } from "./config.js";
+import { type AppConfig, loadConfig, type SpireGrpcTarget } from "./config.js";
 import { PermanentError } from "./errors.js";
 import { createLogger, type LogSink, registerSecret } from "./logging.js";
 import { createGrpcSpireServer } from "./spire/grpc.js";
+import { type RefreshingSpire, refreshingSpire } from "./spire/refreshing.js";
 import { createRunCommandSpireServer } from "./spire/runcommand/adapter.js";
 import type { SpireLogger, SpireServer } from "./spire/types.js";
 
@@ -41,6 +43,12 @@ export interface Services {
   close(): Promise<void>;
 }
 
+export interface TcpCredentialTuning {
+  checkIntervalMs?: number;
+  expiryMarginMs?: number;
+  closeDelayMs?: number;
+}
+
 export interface ServicesOptions {
   /** Where AzureWebJobsStorage* is read from (default process.env). */
   env?: NodeJS.ProcessEnv;
@@ -52,6 +60,8 @@ export interface ServicesOptions {
   logSink?: LogSink;
   /** Run-command mode's tuning (defaults suit Azure; the sandbox polls faster). */
   runCommand?: RunCommandTuning;
+  /** How often a TCP/mTLS client checks Key Vault for new credentials (defaults: 60 s, 5 min margin). */
+  tcpCredentials?: TcpCredentialTuning;
 }
 
 export interface RunCommandTuning {
@@ -94,7 +104,6 @@ export function splitPem(pem: string): { certificates: string; privateKey?: stri
 
 async function buildSpire(
   config: AppConfig,
-  secrets: SecretClient,
   compute: ComputeManagementClient,
   logger: SpireLogger,
   blobService: () => BlobServiceClient,
@@ -110,30 +119,8 @@ async function buildSpire(
         logger,
       });
     }
-    const [admin, bundle] = await Promise.all([
-      secrets.getSecret(target.adminSvidSecretName),
-      secrets.getSecret(config.keyVault.trustBundleSecretName),
-    ]);
-    const { certificates, privateKey } = splitPem(admin.value ?? "");
-    if (!certificates || !privateKey) {
-      throw new PermanentError(
-        "AdminSvidInvalid",
-        `Key Vault secret ${target.adminSvidSecretName} must hold the admin X509-SVID chain and its private key as PEM.`,
-      );
-    }
-    registerSecret(privateKey);
-    return createGrpcSpireServer({
-      target: {
-        kind: "tcp",
-        host: target.host,
-        port: target.port,
-        trustBundlePem: bundle.value ?? "",
-        clientCertChainPem: certificates,
-        clientKeyPem: privateKey,
-      },
-      trustDomain: spire.trustDomain,
-      logger,
-    });
+    // TCP is built by tcpSpire(), which rebuilds the client when its credentials change.
+    throw new Error("buildSpire does not build the TCP client");
   }
   // The lease and output blobs live in the host's storage: every worker of the app shares it.
   const storage = blobService();
@@ -248,6 +235,67 @@ export function createHostBlobServiceClient(
   );
 }
 
+/** Key Vault's current admin SVID and trust bundle, with their versions. */
+async function readTcpCredentials(secrets: SecretClient, adminSecret: string, bundleSecret: string) {
+  const [admin, bundle] = await Promise.all([
+    secrets.getSecret(adminSecret),
+    secrets.getSecret(bundleSecret),
+  ]);
+  return {
+    admin: admin.value ?? "",
+    bundle: bundle.value ?? "",
+    adminVersion: admin.properties.version,
+    bundleVersion: bundle.properties.version,
+  };
+}
+
+/** The TCP/mTLS client, rebuilt whenever Key Vault holds a new admin SVID or bundle version. */
+function tcpSpire(
+  config: AppConfig,
+  target: Extract<SpireGrpcTarget, { transport: "tcp" }>,
+  secrets: SecretClient,
+  logger: SpireLogger,
+  tuning: TcpCredentialTuning = {},
+): RefreshingSpire {
+  return refreshingSpire({
+    read: () =>
+      readTcpCredentials(secrets, target.adminSvidSecretName, config.keyVault.trustBundleSecretName),
+    async build(c) {
+      const { certificates, privateKey } = splitPem(c.admin);
+      if (!certificates || !privateKey) {
+        throw new PermanentError(
+          "AdminSvidInvalid",
+          `Key Vault secret ${target.adminSvidSecretName} must hold the admin X509-SVID chain and its private key as PEM.`,
+        );
+      }
+      registerSecret(privateKey);
+      const leaf = new X509Certificate(certificates);
+      const server = createGrpcSpireServer({
+        target: {
+          kind: "tcp",
+          host: target.host,
+          port: target.port,
+          trustBundlePem: c.bundle,
+          clientCertChainPem: certificates,
+          clientKeyPem: privateKey,
+        },
+        trustDomain: config.spire.trustDomain,
+        logger,
+      });
+      return { server, notAfter: new Date(leaf.validTo) };
+    },
+    ...tuning,
+    onEvent(event) {
+      if (event.kind === "rebuilt")
+        logger.info("rebuilt the SPIRE client from new Key Vault versions", { ...event.versions });
+      else
+        logger.warn("could not check the SPIRE credentials in Key Vault; keeping the current client", {
+          error: (event.error as Error).message,
+        });
+    },
+  });
+}
+
 export function createServices(config: AppConfig, options: ServicesOptions = {}): Services {
   const env = options.env ?? process.env;
   const credential = options.credential ?? createCredential(config.azure);
@@ -261,18 +309,30 @@ export function createServices(config: AppConfig, options: ServicesOptions = {})
     ...(kv.disableChallengeResourceVerification ? { disableChallengeResourceVerification: true } : {}),
   });
   const spireLogger = createLogger(options.logSink ?? console, { component: "spire" });
-  const spire = lazy(async () =>
-    options.spire
-      ? options.spire
-      : buildSpire(
-          config,
-          secrets,
-          azure.compute,
-          spireLogger,
-          () => createHostBlobServiceClient(credential, env),
-          options.runCommand,
-        ),
-  );
+  const spireTarget = config.spire.api === "grpc" ? config.spire.grpc : undefined;
+  const spire: { get(): Promise<SpireServer>; close(): Promise<void> } =
+    !options.spire && spireTarget?.transport === "tcp"
+      ? tcpSpire(config, spireTarget, secrets, spireLogger, options.tcpCredentials)
+      : (() => {
+          const built = lazy(async () =>
+            options.spire
+              ? options.spire
+              : buildSpire(
+                  config,
+                  azure.compute,
+                  spireLogger,
+                  () => createHostBlobServiceClient(credential, env),
+                  options.runCommand,
+                ),
+          );
+          return {
+            get: () => built.get(),
+            async close() {
+              const server = built.peek();
+              if (server && !options.spire) await (await server.catch(() => undefined))?.close();
+            },
+          };
+        })();
   const fleetTable = lazy(async () => {
     const client = createFleetTableClient(config, credential, env);
     // Succeeds when the table exists already (TableAlreadyExists is swallowed by the SDK).
@@ -289,10 +349,7 @@ export function createServices(config: AppConfig, options: ServicesOptions = {})
     secrets,
     spire: () => spire.get(),
     fleetTable: () => fleetTable.get(),
-    async close() {
-      const built = spire.peek();
-      if (built && !options.spire) await (await built.catch(() => undefined))?.close();
-    },
+    close: () => spire.close(),
   };
 }
 
