@@ -16,6 +16,8 @@ interface SpireCommon {
   trustDomain: string;
   serverContainer: string;
   joinTokenTtlSeconds: number;
+  /** The product's own admin X509-SVID (used for TCP with mTLS only). */
+  admin: { spiffeId: string; svidTtlSeconds: number };
   runCommand: { cooldownSeconds: number; timeoutSeconds: number };
 }
 
@@ -102,6 +104,10 @@ export function assemble(v: Values): AppConfig {
     trustDomain: v.SPIRE_TRUST_DOMAIN,
     serverContainer: v.SPIRE_SERVER_CONTAINER,
     joinTokenTtlSeconds: v.JOIN_TOKEN_TTL_SECONDS,
+    admin: {
+      spiffeId: v.SPIRE_ADMIN_SPIFFE_ID ?? `spiffe://${v.SPIRE_TRUST_DOMAIN}/spire-autopilot/admin`,
+      svidTtlSeconds: v.ADMIN_SVID_TTL_SECONDS,
+    },
     runCommand: {
       cooldownSeconds: v.RUN_COMMAND_COOLDOWN_SECONDS,
       timeoutSeconds: v.RUN_COMMAND_TIMEOUT_SECONDS,

@@ -77,6 +77,18 @@ function applyRules(ctx: RuleContext): ConfigProblem[] {
       }
       continue;
     }
+    if (rule.kind === "inTrustDomain") {
+      const id = ctx.value(rule.setting) as string | undefined;
+      const td = ctx.value(rule.trustDomain) as string | undefined;
+      if (id !== undefined && td !== undefined && new URL(id).host !== td) {
+        problems.push({
+          settings: [rule.setting, rule.trustDomain],
+          kind: "conflict",
+          message: `${rule.setting} is not in ${rule.trustDomain} (${td}): ${rule.because}`,
+        });
+      }
+      continue;
+    }
     const [a, b] = rule.settings;
     if (ctx.given(a) && ctx.given(b)) {
       problems.push({

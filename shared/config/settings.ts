@@ -12,6 +12,7 @@ import {
   PLAIN,
   resourceGroupName,
   selectorList,
+  spiffeId,
   tableName,
   tagName,
   tagValue,
@@ -113,6 +114,20 @@ export const SETTING_TABLE = {
       "name of the Key Vault secret holding the admin X509-SVID certificate and key (PEM) for mTLS to the server: 1-127 letters, digits and '-'",
     example: "spire-admin-svid",
     schema: keyVaultSecretName,
+  }),
+  SPIRE_ADMIN_SPIFFE_ID: optional({
+    group: "spire",
+    description:
+      "SPIFFE ID of the product's admin X509-SVID for mTLS to the server, in SPIRE_TRUST_DOMAIN; the server's admin_ids must list it (default spiffe://<trust domain>/spire-autopilot/admin)",
+    example: "spiffe://aim.microsoft.com/spire-autopilot/admin",
+    schema: spiffeId,
+  }),
+  ADMIN_SVID_TTL_SECONDS: withDefault("86400", {
+    group: "spire",
+    description:
+      "lifetime of the admin X509-SVID the product mints for itself, in seconds, a whole number from 30 to 2592000; it is renewed at half of it",
+    example: "86400",
+    schema: wholeNumber(30, 2_592_000),
   }),
   SPIRE_VM_RESOURCE_GROUP: optional({
     group: "spire",
@@ -368,6 +383,13 @@ type Rule =
       because: string;
     }
   | {
+      /** `setting` (a SPIFFE ID) must belong to the trust domain in `trustDomain`. */
+      kind: "inTrustDomain";
+      setting: SettingName;
+      trustDomain: SettingName;
+      because: string;
+    }
+  | {
       kind: "exactlyOne";
       settings: readonly [SettingName, SettingName];
       when: string;
@@ -387,6 +409,13 @@ export const RULES: readonly Rule[] = [
     setting: "SPIRE_ADMIN_SVID_SECRET",
     when: "SPIRE_SERVER_ADDRESS is set",
     applies: (c) => c.given("SPIRE_SERVER_ADDRESS"),
+  },
+  // The server only authorizes SVIDs of its own trust domain: another domain's ID never works.
+  {
+    kind: "inTrustDomain",
+    setting: "SPIRE_ADMIN_SPIFFE_ID",
+    trustDomain: "SPIRE_TRUST_DOMAIN",
+    because: "the SPIRE server mints and authorizes admin SVIDs of its own trust domain only",
   },
   {
     kind: "requires",

@@ -86,6 +86,21 @@ export const trustDomain = checkedWith((raw) => {
   return raw.length > 255 ? "longer than 255 characters" : undefined;
 });
 
+/** spiffe://<trust domain>/<path>: lowercase trust domain, a non-empty path, no query or fragment. */
+export const spiffeId = checkedWith((raw) => {
+  const m = /^spiffe:\/\/([a-z0-9._-]+)(\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)$/.exec(raw);
+  if (!m) return "not spiffe://<trust domain>/<path> (lowercase trust domain, no query or fragment)";
+  if (
+    m[2] === "/" ||
+    (m[2] ?? "")
+      .split("/")
+      .slice(1)
+      .some((seg) => seg === "" || seg === "." || seg === "..")
+  )
+    return "the path must have non-empty segments, none '.' or '..'";
+  return undefined;
+});
+
 export const resourceGroupName = checkedWith((raw) =>
   /^[\p{L}\p{N}._()-]{1,90}$/u.test(raw) && !raw.endsWith(".") ? undefined : PLAIN,
 );

@@ -75,6 +75,7 @@ describe("loadConfig: defaults", () => {
         grpc: { transport: "unix", socketPath: "/tmp/spire-server/private/api.sock" },
         serverContainer: "spire-server",
         joinTokenTtlSeconds: 1200,
+        admin: { spiffeId: "spiffe://aim.microsoft.com/spire-autopilot/admin", svidTtlSeconds: 86400 },
         runCommand: { cooldownSeconds: 10, timeoutSeconds: 300 },
       },
       azure: { subscriptionId: "6f1c2a9e-3b7d-4c55-9a1e-2d8f0b7c4e13", credential: "default" },
@@ -572,6 +573,7 @@ describe("loadConfig: conditional requirements", () => {
       vm: { resourceGroup: "rg-spire", name: "vm-spire-server" },
       serverContainer: "spire-server",
       joinTokenTtlSeconds: 1200,
+      admin: { spiffeId: "spiffe://aim.microsoft.com/spire-autopilot/admin", svidTtlSeconds: 86400 },
       runCommand: { cooldownSeconds: 10, timeoutSeconds: 300 },
     });
   });
@@ -763,6 +765,7 @@ describe("SETTINGS", () => {
       SPIRE_API: "grpc",
       SPIRE_SERVER_CONTAINER: "spire-server",
       JOIN_TOKEN_TTL_SECONDS: "1200",
+      ADMIN_SVID_TTL_SECONDS: "86400",
       RUN_COMMAND_COOLDOWN_SECONDS: "10",
       RUN_COMMAND_TIMEOUT_SECONDS: "300",
       MANAGED_TAG_NAME: "spire-autopilot",
@@ -829,5 +832,52 @@ describe("local.settings.json.example", () => {
     const config = loadConfig(file.Values);
     expect(config.spire.trustDomain).toBe("aim.microsoft.com");
     expect(config.alerts.auth.mode).toBe("entra");
+  });
+});
+
+describe("loadConfig: the admin SVID", () => {
+  it.each([
+    ["the default ID is in the trust domain", {}, "spiffe://aim.microsoft.com/spire-autopilot/admin", 86400],
+    [
+      "a configured ID and a short TTL",
+      { SPIRE_ADMIN_SPIFFE_ID: "spiffe://aim.microsoft.com/ops/admin", ADMIN_SVID_TTL_SECONDS: "45" },
+      "spiffe://aim.microsoft.com/ops/admin",
+      45,
+    ],
+  ])("%s", (_, overrides, spiffeId, ttl) => {
+    expect(loadConfig({ ...MINIMAL, ...overrides }).spire.admin).toEqual({ spiffeId, svidTtlSeconds: ttl });
+  });
+
+  it.each([
+    [
+      "another trust domain",
+      { SPIRE_ADMIN_SPIFFE_ID: "spiffe://other.org/admin" },
+      "conflict",
+      "not in SPIRE_TRUST_DOMAIN",
+    ],
+    [
+      "not a SPIFFE ID",
+      { SPIRE_ADMIN_SPIFFE_ID: "https://aim.microsoft.com/admin" },
+      "invalid",
+      "SPIRE_ADMIN_SPIFFE_ID is invalid",
+    ],
+    [
+      "no path",
+      { SPIRE_ADMIN_SPIFFE_ID: "spiffe://aim.microsoft.com" },
+      "invalid",
+      "SPIRE_ADMIN_SPIFFE_ID is invalid",
+    ],
+    [
+      "a TTL too short to renew",
+      { ADMIN_SVID_TTL_SECONDS: "10" },
+      "invalid",
+      "ADMIN_SVID_TTL_SECONDS is invalid",
+    ],
+  ])("refuses %s", (_, overrides, kind, text) => {
+    const [p, ...rest] = problemsOf({ ...MINIMAL, ...overrides });
+    expect(rest).toEqual([]);
+    expect(p?.kind).toBe(kind);
+    expect(p?.message).toContain(text);
+    expect(p?.message).not.toContain("other.org");
   });
 });

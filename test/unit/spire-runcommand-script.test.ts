@@ -345,3 +345,23 @@ describe("parseScriptOutput", () => {
     expect(p.calls.size).toBe(0);
   });
 });
+
+describe("x509 mint", () => {
+  const call: CliCall = {
+    op: "x509_mint",
+    spiffeId: "spiffe://example.org/spire-autopilot/admin",
+    ttlSeconds: 120,
+  };
+
+  it("is refused without sealed output: the CLI prints the key it made", () => {
+    expect(() => buildScript([call], DOCKER, NONCE)).toThrow(/must be sealed/);
+  });
+
+  it("passes the ID and a Go duration as parameters only", () => {
+    const built = buildScript([call], DOCKER, NONCE, 120, { sealWith: newSealKeyPair().publicKeyPem });
+    expect(built.script).toContain("x509 mint");
+    expect(built.script).not.toContain("spire-autopilot/admin");
+    expect(built.parameters).toContainEqual({ name: "SPA_0_TTL", value: "120s" });
+    expect(built.parameters).toContainEqual({ name: "SPA_0_SPIFFE_ID", value: call.spiffeId });
+  });
+});

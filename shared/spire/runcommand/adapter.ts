@@ -5,7 +5,8 @@
  * types; running the calls on the VM (one run-command at a time per VM across workers, both
  * state machines, cooldown, backoff, sealed output) is ./executor.ts.
  */
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
+import { z } from "zod";
 import { registerSecret } from "../../logging.js";
 import { joinTokenAgentId } from "../../spiffe/index.js";
 import { SpireApiError, SpireUnsupportedError, STATUS_CODES, statusCodeName } from "../errors.js";
@@ -44,6 +45,7 @@ import {
   BatchEntryResponse,
   bundleFromWire,
   deleteResultFromWire,
+  derToPem,
   entryFromWire,
   failureFromStatus,
   ListAgentsResponse,
@@ -338,11 +340,36 @@ export class RunCommandSpireServer implements SpireServer {
   }
 
   async mintX509Svid(): Promise<X509Svid> {
-    // The CLI cannot sign a caller's CSR (`x509 mint` makes its own key and would put it in the
-    // run-command output); mint over the Server API instead.
+    // The CLI cannot sign a caller's CSR (`x509 mint` has no CSR flag and makes its own key): a
+    // caller that holds its own key mints over the Server API; mintX509SvidWithKey is the CLI's way.
     throw new SpireUnsupportedError(
-      "mintX509Svid is not available through run-commands; use the gRPC adapter",
+      "mintX509Svid (from a CSR) is not available through run-commands: use mintX509SvidWithKey, or the gRPC adapter",
     );
+  }
+
+  /**
+   * `x509 mint` on the VM: an X509-SVID and the key the server made for it. The key crosses ARM
+   * only inside the run-command's sealed output (encrypted on the VM to this call's one-off key),
+   * so nothing readable from ARM holds it; here it is registered as a secret at once.
+   */
+  async mintX509SvidWithKey(spiffeId: string, ttlSeconds: number): Promise<X509Svid & { keyPem: string }> {
+    const id = validateSpiffeIdInput(spiffeId, "spiffeId", this.trustDomain);
+    const ttl = validateTtlSeconds(ttlSeconds, "ttlSeconds", 1);
+    const out = await this.single({ op: "x509_mint", spiffeId: id, ttlSeconds: ttl }, "x509 mint");
+    const parsed = WireMintedSvid.safeParse(parseJson(out, "x509 mint"));
+    if (!parsed.success) throw new SpireApiError("x509 mint", "INTERNAL", "unexpected output");
+    const keyPem = derToPem(Buffer.from(parsed.data.private_key, "base64"), "PRIVATE KEY");
+    this.registerSecret(keyPem);
+    this.registerSecret(parsed.data.private_key);
+    const certChainDer = parsed.data.x509_svid.map((c) => Buffer.from(c, "base64"));
+    const leaf = new X509Certificate(certChainDer[0] as Buffer);
+    return {
+      spiffeId: id,
+      certChainDer,
+      certChainPem: certChainDer.map((c) => derToPem(c)).join(""),
+      expiresAt: new Date(leaf.validTo),
+      keyPem,
+    };
   }
 
   async health(): Promise<ServerHealth> {
@@ -361,6 +388,13 @@ export class RunCommandSpireServer implements SpireServer {
     await this.executor.close();
   }
 }
+
+/** `x509 mint -output json` (1.15.3): base64 DER of the chain (leaf first), the PKCS#8 key and the roots. */
+const WireMintedSvid = z.object({
+  x509_svid: z.array(z.string().min(1)).min(1),
+  private_key: z.string().min(1),
+  root_cas: z.array(z.string()).optional(),
+});
 
 function safeJson(text: string): unknown {
   try {

@@ -46,6 +46,11 @@ export type CliCall =
   /** `ids` is the JSON document `entry delete -file -` reads ({"ids":[...]}). */
   | { op: "entry_delete"; idsJson: string }
   | { op: "bundle_show" }
+  /**
+   * `x509 mint`: the server makes the key and prints it with the SVID, so this call is only ever
+   * made with sealed output (the adapter refuses otherwise). `ttlSeconds` becomes a Go duration.
+   */
+  | { op: "x509_mint"; spiffeId: string; ttlSeconds: number }
   | { op: "healthcheck" };
 
 export type ExecMode =
@@ -169,6 +174,16 @@ export function buildScript(
         break;
       case "bundle_show":
         line = run("bundle show", ["-output json"]);
+        break;
+      case "x509_mint":
+        if (!sealed) throw new Error("x509 mint prints a private key: its output must be sealed");
+        line = run("x509 mint", [
+          "-spiffeID",
+          v("SPIFFE_ID", call.spiffeId),
+          "-ttl",
+          v("TTL", `${call.ttlSeconds}s`),
+          "-output json",
+        ]);
         break;
       case "healthcheck":
         line = run("healthcheck", []);
