@@ -55,3 +55,22 @@ export function* call<T>(
 }
 
 export const secondsBetween = (a: Date, b: Date) => Math.round((b.getTime() - a.getTime()) / 100) / 10;
+
+/**
+ * Moves a run's customStatus to `step`, adding the seconds spent in the step it leaves; time from
+ * currentUtcDateTime only, so replays agree. Publishes the status once when made.
+ */
+export function stepTracker<S extends string>(
+  context: OrchestrationContext,
+  status: { step: S; stepSeconds: Record<string, number> },
+): (step: S) => void {
+  let stepStart = context.df.currentUtcDateTime;
+  context.df.setCustomStatus(status);
+  return (step: S) => {
+    const now = context.df.currentUtcDateTime;
+    status.stepSeconds[status.step] = secondsBetween(stepStart, now);
+    status.step = step;
+    stepStart = now;
+    context.df.setCustomStatus(status);
+  };
+}

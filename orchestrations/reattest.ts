@@ -11,7 +11,7 @@ import {
   type RevisionStateOutput,
   type VerifyOutput,
 } from "../activities/contracts.js";
-import { call, RunFailed, secondsBetween } from "./activity-call.js";
+import { call, RunFailed, stepTracker } from "./activity-call.js";
 
 export { RETRY_TIMEOUT_MS, RETRY_WAITS_MS, retryPolicy } from "./activity-call.js";
 
@@ -106,15 +106,7 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
     startedAt: startedAt.toISOString(),
     stepSeconds: {},
   };
-  let stepStart = startedAt;
-  const enter = (step: ReattestStep) => {
-    const now = context.df.currentUtcDateTime;
-    status.stepSeconds[status.step] = secondsBetween(stepStart, now);
-    status.step = step;
-    stepStart = now;
-    context.df.setCustomStatus(status);
-  };
-  context.df.setCustomStatus(status);
+  const enter = stepTracker<ReattestStep>(context, status);
 
   /** Poll `check` with growing durable-timer waits until it says done, or the deadline passes. */
   function* pollUntil<T>(

@@ -8,7 +8,7 @@ import {
   type ServerBundleSummary,
   type VaultBundleState,
 } from "../activities/contracts.js";
-import { call, RunFailed, secondsBetween } from "./activity-call.js";
+import { call, RunFailed, stepTracker } from "./activity-call.js";
 import type { RotateBundleInput } from "./rotateBundle.start.js";
 
 /*
@@ -68,15 +68,7 @@ export const rotateBundleOrchestrator: OrchestrationHandler = function* (context
     startedAt: startedAt.toISOString(),
     stepSeconds: {},
   };
-  let stepStart = startedAt;
-  const enter = (step: RotateBundleStep) => {
-    const now = context.df.currentUtcDateTime;
-    status.stepSeconds[status.step] = secondsBetween(stepStart, now);
-    status.step = step;
-    stepStart = now;
-    context.df.setCustomStatus(status);
-  };
-  context.df.setCustomStatus(status);
+  const enter = stepTracker<RotateBundleStep>(context, status);
 
   let vault: BundleReadVaultOutput = null;
   let synced: BundleSyncOutput | undefined;
