@@ -11,7 +11,7 @@ import { loadConfig } from "../shared/config.js";
 import { lookupApp } from "../shared/containerapp/lookup.js";
 import { keyVaultEventScope } from "../shared/keyVaultEvents.js";
 import { getServices } from "../shared/services.js";
-import { adminSvidStatus } from "../shared/trust/admin-status.js";
+import { adminSvidStatus, checkAdminClient } from "../shared/trust/admin-status.js";
 import { readAdminSecret } from "../shared/trust/admin-vault.js";
 import { readLastRotation } from "../shared/trust/ledger.js";
 import { readServerBundle } from "../shared/trust/server-bundle.js";
@@ -120,7 +120,11 @@ app.http("bundleStatus", {
         grpc?.transport === "tcp"
           ? await readAdminSecret(getServices(config).secrets, grpc.adminSvidSecretName)
           : undefined;
-      return adminSvidStatus(config, read, new Date());
+      const status = adminSvidStatus(config, read, new Date());
+      if (!status.adminSvid) return status;
+      const services = getServices(config);
+      const check = await checkAdminClient(() => services.spire(), config.spire.admin.spiffeId);
+      return { ...status, adminSvid: { ...status.adminSvid, clientCheck: check } };
     },
   }),
 });

@@ -1,4 +1,5 @@
 import type { AppConfig } from "../config.js";
+import type { SpireServer } from "../spire/types.js";
 import { decideAdminSvid } from "./admin-svid-decision.js";
 import type { AdminSecretRead } from "./admin-vault.js";
 
@@ -19,6 +20,21 @@ export interface AdminSvidStatus {
   /** What the next rotation does: keep, rotate or bootstrap. */
   next: "keep" | "rotate" | "bootstrap";
   reason: string;
+  /** Whether this worker's mTLS client authenticates as admin right now (an admin-only call). */
+  clientCheck?: { ok: boolean; error?: string };
+}
+
+/** One admin-only call (list the entries of the admin ID: one small page) through `spire`. */
+export async function checkAdminClient(
+  spire: () => Promise<Pick<SpireServer, "listEntries">>,
+  spiffeId: string,
+): Promise<{ ok: boolean; error?: string }> {
+  try {
+    await (await spire()).listEntries({ bySpiffeId: spiffeId });
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, error: (err instanceof Error ? err.message : String(err)).split("\n")[0] ?? "" };
+  }
 }
 
 /** null (with why) when the app does not use the Server API over TCP. */
