@@ -120,6 +120,8 @@ beforeAll(async () => {
     SPIRE_SERVER_ADDRESS: `${server.bindAddress}:${server.port}`,
     SPIRE_ADMIN_SVID_SECRET: ADMIN_SECRET,
     ADMIN_SVID_TTL_SECONDS: String(TTL_SECONDS),
+    // A 30 s SVID renews at half its life: the rotation must run more often than that (config rule).
+    BUNDLE_ROTATION_SCHEDULE: "*/5 * * * * *",
     TRUST_BUNDLE_SECRET_NAME: BUNDLE_SECRET,
   };
   const built = createServices(loadConfig(env), {
