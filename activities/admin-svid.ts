@@ -2,9 +2,10 @@ import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { z } from "zod";
 import { PermanentError } from "../shared/errors.js";
-import type { Logger, LogSink } from "../shared/logging.js";
+import { type Logger, type LogSink, registerSecret } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
 import { generateSvidKeyAndCsr } from "../shared/spire/csr.js";
+import { SpireApiError } from "../shared/spire/errors.js";
 import type { TcpBootstrap } from "../shared/spire/tcp-bootstrap.js";
 import {
   type AdminSvidDecision,
@@ -69,7 +70,17 @@ function output(
   };
 }
 
-/** Mints over the API with `client`, from a fresh key made here. */
+/**
+ * Whether a failed API mint means the server will not take the current SVID (refused, not
+ * trusted, or a TLS handshake it rejected after a CA reset), rather than being unreachable.
+ */
+export function refusedCredential(err: unknown): boolean {
+  if (!(err instanceof SpireApiError)) return true;
+  if (!err.retryable) return true;
+  return /certificate|handshake|ssl|tls|alert/i.test(err.message);
+}
+
+/** Mints over the API with the given SVID, from a fresh key made here. */
 async function mintWith(
   tcp: TcpBootstrap,
   auth: { certChainPem: string; keyPem: string },
@@ -78,6 +89,7 @@ async function mintWith(
   ttlSeconds: number,
 ): Promise<{ certChainPem: string; keyPem: string }> {
   const fresh = await generateSvidKeyAndCsr(spiffeId);
+  registerSecret(fresh.keyPem);
   const client = tcp.clientWith(auth, bundlePem);
   try {
     const svid = await client.mintX509Svid({ csrDer: fresh.csrDer, ttlSeconds });
@@ -144,6 +156,8 @@ async function ensure(i: z.output<typeof Schema>, s: Services, log: Logger): Pro
       );
       minted = "api";
     } catch (err) {
+      // A server that is down or overloaded refuses the bootstrap too: retry the activity instead.
+      if (!refusedCredential(err)) throw err;
       const why = (err instanceof Error ? err.message : String(err)).split("\n")[0];
       log.warn("the server refused a rotation with the current admin SVID; bootstrapping on the VM", {
         error: why,

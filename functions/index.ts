@@ -111,7 +111,11 @@ app.http("bundleStatus", {
   authLevel: "function",
   handler: bundleStatusHttpHandler({
     secretName: config.keyVault.trustBundleSecretName,
-    readServer: async () => summarizeServerBundle(await readServerBundle(getServices(config))),
+    readServer: async () =>
+      summarizeServerBundle(
+        // A status answer never queues a run-command on the VM: it says the API's error instead.
+        await readServerBundle(getServices(config), { vmFallback: false }),
+      ),
     readVault: () => readVaultBundle(getServices(config).secrets, config.keyVault.trustBundleSecretName),
     readLastRotation: async () => readLastRotation(await getServices(config).fleetTable()),
     readAdminSvid: async () => {

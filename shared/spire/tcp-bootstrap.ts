@@ -34,8 +34,13 @@ export interface TcpBootstrapOptions {
 }
 
 export interface TcpBootstrap {
-  /** The server's bundle: over TLS without a client certificate, else `bundle show` on the VM. */
-  getBundle(): Promise<{ bundle: TrustBundle; via: "api" | "run-command"; apiError?: string }>;
+  /**
+   * The server's bundle: over TLS without a client certificate, else `bundle show` on the VM
+   * (unless `vmFallback` is false: a status page polled every second must not queue run-commands).
+   */
+  getBundle(options?: {
+    vmFallback?: boolean;
+  }): Promise<{ bundle: TrustBundle; via: "api" | "run-command"; apiError?: string }>;
   /** A short-lived SVID minted on the VM (its key arrives sealed); throws when no VM is configured. */
   mintOnVm(spiffeId: string, ttlSeconds: number): Promise<X509Svid & { keyPem: string }>;
   /** An mTLS client authenticated by the given SVID; the caller closes it. */
@@ -62,7 +67,7 @@ export function tcpBootstrap(o: TcpBootstrapOptions): TcpBootstrap {
     });
 
   return {
-    async getBundle() {
+    async getBundle(options = {}) {
       let apiError: string;
       try {
         const pem = await o.readVaultBundle();
@@ -76,6 +81,7 @@ export function tcpBootstrap(o: TcpBootstrapOptions): TcpBootstrap {
       } catch (err) {
         apiError = firstLine(err);
       }
+      if (options.vmFallback === false) throw new Error(`GetBundle over TCP failed: ${apiError}`);
       if (!o.vm) {
         throw new Error(
           `GetBundle over TCP failed (${apiError}) and no SPIRE VM is configured to fall back to`,

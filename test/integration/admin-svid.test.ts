@@ -1,7 +1,10 @@
+import "reflect-metadata";
+import { webcrypto } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SecretClient } from "@azure/keyvault-secrets";
+import * as x509 from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminSvidEnsure } from "../../activities/admin-svid.js";
 import type { AdminSvidEnsureOutput } from "../../activities/contracts.js";
@@ -243,6 +246,35 @@ describe("the admin SVID: bootstrap, keep, rotate", () => {
     expect(again).toMatchObject({ lastAction: "bootstrap", minted: "run-command+api" });
     expect(again.reason).toMatch(/unusable: no CERTIFICATE block/);
     expect(runCommands.created).toHaveLength(2);
+  }, 60_000);
+
+  it("bootstraps when the server refuses a rotation with the current SVID (not its CA's)", async () => {
+    // Same ID, past half its life, but signed by a CA the server never had: what a CA reset leaves.
+    const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+    x509.cryptoProvider.set(webcrypto as never);
+    const keys = await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]);
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: "01",
+      name: "CN=foreign",
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 20_000),
+      keys,
+      signingAlgorithm: alg,
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: ADMIN }])],
+    });
+    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
+    await secrets.setSecret(
+      ADMIN_SECRET,
+      `${cert.toString("pem")}\n${x509.PemConverter.encode(pkcs8, "PRIVATE KEY")}\n`,
+    );
+    const before = runCommands.created.length;
+    const again = await ensure("run-5");
+    expect(again).toMatchObject({ lastAction: "bootstrap", minted: "run-command+api" });
+    expect(again.reason).toMatch(
+      /past half its lifetime.*rotating over the API failed .*so bootstrapped on the VM/,
+    );
+    expect(runCommands.created.length).toBe(before + 1);
+    await (await services.spire()).listAgents();
   }, 60_000);
 
   it("reads the bundle on the VM when Key Vault's bundle cannot verify the server (CA reset)", async () => {
