@@ -49,9 +49,13 @@ function output(
   minted: Minted,
   extra: Partial<AdminSvidEnsureOutput> = {},
 ): AdminSvidEnsureOutput {
+  // The decision's (it also weighs an earlier Key Vault expiresOn), else the certificate's half-life.
   const renewAt =
-    facts &&
-    new Date(Date.parse(facts.notBefore) + (Date.parse(facts.expiresAt) - Date.parse(facts.notBefore)) / 2);
+    decision.renewAt ??
+    (facts &&
+      new Date(
+        Date.parse(facts.notBefore) + (Date.parse(facts.expiresAt) - Date.parse(facts.notBefore)) / 2,
+      ));
   return {
     lastAction,
     reason: decision.reason,
