@@ -171,6 +171,8 @@ export const adminSvidRotation: Scenario = {
         stateLeaks += leaksIn(readFileSync(file, "utf8"), keys);
       }
       const keyLeaks = armLeaks + hostLeaks + stateLeaks;
+      // The scan finds a key where there is one (else keyLeaks: 0 would prove nothing).
+      const scanFindsKey = versions[0]?.keyPem !== undefined && leaksIn(`x ${keys[0]} x`, keys) > 0;
       const runCommandResponses = sb.azure.transcript.runCommandResponses().length;
 
       const result = {
@@ -190,6 +192,7 @@ export const adminSvidRotation: Scenario = {
         firstRotationSeconds: first.seconds,
         leaks: { arm: armLeaks, host: hostLeaks, durableState: stateLeaks },
         runCommandResponsesScanned: runCommandResponses,
+        scanFindsKey,
         ...(failures.length ? { failures: failures.slice(0, 5) } : {}),
         ttlSeconds: TTL_SECONDS,
         schedule: SCHEDULE,
@@ -205,6 +208,7 @@ export const adminSvidRotation: Scenario = {
           calls > 0 &&
           keyLeaks === 0 &&
           keys.length === versions.length &&
+          scanFindsKey &&
           runCommandResponses > 0,
       };
     } finally {
