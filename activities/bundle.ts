@@ -6,6 +6,7 @@ import type { LogSink } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
 import { decideRotation } from "../shared/trust/decision.js";
 import { recordRotation } from "../shared/trust/ledger.js";
+import { readServerBundle } from "../shared/trust/server-bundle.js";
 import { sameRoots, summarizeServerBundle } from "../shared/trust/summary.js";
 import { readVaultBundle, writeVaultBundle } from "../shared/trust/vault.js";
 import {
@@ -85,7 +86,7 @@ export function bundleSync(
   sink?: LogSink,
 ): Promise<ActivityResult<BundleSyncOutput>> {
   return runActivity(Activities.bundleSync, SyncSchema, input, services, sink, async (i, s, log) => {
-    const bundle = await (await s.spire()).getBundle();
+    const bundle = await readServerBundle(s);
     const server = summarizeServerBundle(bundle);
     const decision = decideRotation(server, i.vault ?? undefined);
     if (decision.action === "refused") {

@@ -24,6 +24,7 @@ export const Activities = {
   bundleReadVault: "bundleReadVault",
   bundleSync: "bundleSync",
   bundleRecord: "bundleRecord",
+  adminSvidEnsure: "adminSvidEnsure",
 } as const;
 
 /** Activities return failures they know are permanent instead of throwing them, so retries only
@@ -156,3 +157,30 @@ export interface BundleSyncOutput {
 }
 
 export type BundleRecordInput = RotationRecord;
+
+// ---- the admin SVID (TCP/mTLS mode)
+
+export interface AdminSvidEnsureInput {
+  /** Tags the version this run writes, so a retried attempt recognises its own. */
+  runId: string;
+}
+/** Non-secret facts only: never the key or the certificate. */
+export interface AdminSvidEnsureOutput {
+  /** none: not TCP mode; keep: nothing minted; rotate: over the API; bootstrap: via the VM. */
+  lastAction: "none" | "keep" | "rotate" | "bootstrap";
+  reason: string;
+  minted: "none" | "api" | "run-command+api";
+  version?: string;
+  spiffeId?: string;
+  notBefore?: string;
+  expiresAt?: string;
+  renewAt?: string;
+  serial?: string;
+  /** True when a retried attempt found this run's version already written. */
+  alreadyWritten?: boolean;
+  /** Seconds from reading the bundle to holding the new SVID. */
+  mintSeconds?: number;
+  /** Where the server's bundle (to verify it) came from. */
+  bundleVia?: "api" | "run-command";
+  note?: string;
+}

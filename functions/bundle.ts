@@ -3,6 +3,7 @@ import type { DurableClient } from "durable-functions";
 import { z } from "zod";
 import { startRotateBundle } from "../orchestrations/rotateBundle.start.js";
 import { createLogger } from "../shared/logging.js";
+import type { adminSvidStatus } from "../shared/trust/admin-status.js";
 import type { LastRotation } from "../shared/trust/ledger.js";
 import { type ServerBundleSummary, sameRoots } from "../shared/trust/summary.js";
 import type { VaultBundleState } from "../shared/trust/vault.js";
@@ -75,6 +76,8 @@ export interface BundleStatusDeps {
   readServer(): Promise<ServerBundleSummary>;
   readVault(): Promise<VaultBundleState | undefined>;
   readLastRotation(): Promise<LastRotation | undefined>;
+  /** The admin SVID (TCP/mTLS mode); absent or null: the app does not use one. */
+  readAdminSvid?(): Promise<ReturnType<typeof adminSvidStatus>>;
 }
 
 const errorOf = (err: unknown) => ({ error: ((err as Error).message ?? String(err)).split("\n")[0] });
@@ -86,15 +89,17 @@ const errorOf = (err: unknown) => ({ error: ((err as Error).message ?? String(er
 export function bundleStatusHttpHandler(deps: BundleStatusDeps) {
   return async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const log = createLogger(context);
-    const [server, vault, last] = await Promise.allSettled([
+    const [server, vault, last, admin] = await Promise.allSettled([
       deps.readServer(),
       deps.readVault(),
       deps.readLastRotation(),
+      deps.readAdminSvid ? deps.readAdminSvid() : Promise.resolve(undefined),
     ]);
     for (const [side, r] of [
       ["server", server],
       ["vault", vault],
       ["fleet table", last],
+      ["admin SVID", admin],
     ] as const) {
       if (r.status === "rejected") log.warn(`bundle status: ${side} unreadable`, errorOf(r.reason));
     }
@@ -109,8 +114,8 @@ export function bundleStatusHttpHandler(deps: BundleStatusDeps) {
       vault: vault.status === "fulfilled" ? (vaultSide ?? null) : errorOf(vault.reason),
       server: serverSide ?? errorOf((server as PromiseRejectedResult).reason),
       match,
-      // The admin SVID's expiry arrives with its rotation.
-      adminSvid: null,
+      adminSvid: admin.status === "rejected" ? errorOf(admin.reason) : (admin.value?.adminSvid ?? null),
+      ...(admin.status === "fulfilled" && admin.value?.reason ? { adminSvidNote: admin.value.reason } : {}),
       lastRotation: last.status === "fulfilled" ? (last.value ?? null) : errorOf(last.reason),
     });
   };

@@ -1,6 +1,7 @@
 // The one place that registers every function of the app (HTTP, timer, orchestration, activity).
 import { app } from "@azure/functions";
 import * as df from "durable-functions";
+import { registerAdminSvidActivities } from "../activities/admin-svid.js";
 import { registerBundleActivities } from "../activities/bundle.js";
 import { registerReattestActivities } from "../activities/reattest.js";
 import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
@@ -10,7 +11,10 @@ import { loadConfig } from "../shared/config.js";
 import { lookupApp } from "../shared/containerapp/lookup.js";
 import { keyVaultEventScope } from "../shared/keyVaultEvents.js";
 import { getServices } from "../shared/services.js";
+import { adminSvidStatus, checkAdminClient } from "../shared/trust/admin-status.js";
+import { readAdminSecret } from "../shared/trust/admin-vault.js";
 import { readLastRotation } from "../shared/trust/ledger.js";
+import { readServerBundle } from "../shared/trust/server-bundle.js";
 import { summarizeServerBundle } from "../shared/trust/summary.js";
 import { readVaultBundle } from "../shared/trust/vault.js";
 import { createWebhookAuthenticator } from "../shared/webhookAuth.js";
@@ -84,6 +88,7 @@ df.app.client.eventGrid("keyVaultEvents", {
 // ---- trust bundle rotation
 df.app.orchestration(ROTATE_BUNDLE_ORCHESTRATION, rotateBundleOrchestrator);
 registerBundleActivities();
+registerAdminSvidActivities();
 
 df.app.client.timer("bundleRotationTimer", {
   // The validated setting, not "%BUNDLE_ROTATION_SCHEDULE%": the host resolves %NAME% from app
@@ -106,8 +111,24 @@ app.http("bundleStatus", {
   authLevel: "function",
   handler: bundleStatusHttpHandler({
     secretName: config.keyVault.trustBundleSecretName,
-    readServer: async () => summarizeServerBundle(await (await getServices(config).spire()).getBundle()),
+    readServer: async () =>
+      summarizeServerBundle(
+        // A status answer never queues a run-command on the VM: it says the API's error instead.
+        await readServerBundle(getServices(config), { vmFallback: false }),
+      ),
     readVault: () => readVaultBundle(getServices(config).secrets, config.keyVault.trustBundleSecretName),
     readLastRotation: async () => readLastRotation(await getServices(config).fleetTable()),
+    readAdminSvid: async () => {
+      const grpc = config.spire.api === "grpc" ? config.spire.grpc : undefined;
+      const read =
+        grpc?.transport === "tcp"
+          ? await readAdminSecret(getServices(config).secrets, grpc.adminSvidSecretName)
+          : undefined;
+      const status = adminSvidStatus(config, read, new Date());
+      if (!status.adminSvid) return status;
+      const services = getServices(config);
+      const check = await checkAdminClient(() => services.spire(), config.spire.admin.spiffeId);
+      return { ...status, adminSvid: { ...status.adminSvid, clientCheck: check } };
+    },
   }),
 });

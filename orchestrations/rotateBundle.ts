@@ -1,6 +1,7 @@
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
 import {
   Activities,
+  type AdminSvidEnsureOutput,
   type BundleReadVaultOutput,
   type BundleRecordInput,
   type BundleSyncOutput,
@@ -19,7 +20,7 @@ import type { RotateBundleInput } from "./rotateBundle.start.js";
  * agent is only ever started by a re-attestation, which pins the newest version.
  */
 
-export type RotateBundleStep = "read-vault" | "sync" | "record" | "done";
+export type RotateBundleStep = "read-vault" | "sync" | "admin-svid" | "record" | "done";
 
 export interface RotateBundleStatus {
   step: RotateBundleStep;
@@ -52,9 +53,35 @@ export interface RotateBundleOutput {
   matchedBefore?: boolean;
   /** Set when none of the compared version's roots was in the server's bundle. */
   caReset?: { vaultRoots: string[]; serverRoots: string[] };
-  /** The admin SVID for mTLS to the server (filled in by its rotation, a later step). */
-  adminSvid?: { expiresAt: string; version?: string };
+  /** The admin SVID for mTLS to the server after the run; null when the app uses none (adminSvidNote says why). */
+  adminSvid?: AdminSvidSummary | null;
+  adminSvidNote?: string;
   stepSeconds: Record<string, number>;
+}
+
+/** Non-secret facts of the admin SVID: Key Vault's version after the run and what the run did. */
+export interface AdminSvidSummary {
+  version?: string;
+  spiffeId?: string;
+  expiresAt?: string;
+  renewAt?: string;
+  lastAction: AdminSvidEnsureOutput["lastAction"];
+  reason: string;
+  minted: AdminSvidEnsureOutput["minted"];
+  mintSeconds?: number;
+}
+
+function adminSummary(a: AdminSvidEnsureOutput): AdminSvidSummary {
+  return {
+    ...(a.version ? { version: a.version } : {}),
+    ...(a.spiffeId ? { spiffeId: a.spiffeId } : {}),
+    ...(a.expiresAt ? { expiresAt: a.expiresAt } : {}),
+    ...(a.renewAt ? { renewAt: a.renewAt } : {}),
+    lastAction: a.lastAction,
+    reason: a.reason,
+    minted: a.minted,
+    ...(a.mintSeconds !== undefined ? { mintSeconds: a.mintSeconds } : {}),
+  };
 }
 
 export const rotateBundleOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
@@ -87,6 +114,18 @@ export const rotateBundleOrchestrator: OrchestrationHandler = function* (context
     if (!(err instanceof RunFailed)) throw err;
     failure = err.message;
   }
+  // After the bundle, and even when its sync failed: the admin SVID lapsing would cut the app off
+  // the server, and its bootstrap reads the server's bundle itself.
+  enter("admin-svid");
+  let admin: AdminSvidEnsureOutput | undefined;
+  let adminFailure: string | undefined;
+  try {
+    admin = yield* call<AdminSvidEnsureOutput>(context, Activities.adminSvidEnsure, { runId });
+  } catch (err) {
+    if (!(err instanceof RunFailed)) throw err;
+    adminFailure = `admin SVID: ${err.message}`;
+    failure = [failure, adminFailure].filter(Boolean).join("; ");
+  }
   enter("record");
 
   const vaultRoots = vault?.fingerprints ?? [];
@@ -115,7 +154,7 @@ export const rotateBundleOrchestrator: OrchestrationHandler = function* (context
   enter("done");
 
   const output: RotateBundleOutput = {
-    outcome: synced ? "succeeded" : "failed",
+    outcome: synced && !adminFailure ? "succeeded" : "failed",
     trigger: input.trigger,
     reason: input.reason,
     written: synced?.written ?? false,
@@ -129,6 +168,12 @@ export const rotateBundleOrchestrator: OrchestrationHandler = function* (context
     output.matchedBefore = synced.action === "unchanged" || synced.action === "retag";
     if (synced.version) output.version = synced.version;
     if (synced.action === "ca-reset") output.caReset = { vaultRoots, serverRoots };
+  }
+  if (admin) {
+    if (admin.lastAction === "none") {
+      output.adminSvid = null;
+      output.adminSvidNote = admin.reason;
+    } else output.adminSvid = adminSummary(admin);
   }
   if (vault) {
     const { version, ...rest } = vault;

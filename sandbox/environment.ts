@@ -47,7 +47,16 @@ export interface SandboxOptions {
   keyVaultEvents?: boolean;
   /** Short CA and SVID lifetimes for rotation scenarios (default SPIRE's: ca_ttl 24h, SVIDs 1h). */
   spireTtls?: Pick<SpireServerOptions, "caTtl" | "defaultX509SvidTtl" | "agentTtl">;
+  /**
+   * The product reaches SPIRE's Server API over TCP with mTLS (as in Azure) instead of the local
+   * socket: the server's admin_ids lists the product's admin ID, and the admin SVID secret starts
+   * missing, for the product to bootstrap. Default false.
+   */
+  spireOverTcp?: boolean;
 }
+
+/** The admin SVID secret's name when the sandbox's product uses TCP with mTLS. */
+export const SANDBOX_ADMIN_SVID_SECRET = "spire-admin-svid";
 
 export interface Sandbox {
   host: HostProcess;
@@ -108,6 +117,14 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       bins,
       ...(opts.spireLogLevel ? { logLevel: opts.spireLogLevel } : {}),
       ...opts.spireTtls,
+      ...(opts.spireOverTcp
+        ? {
+            adminIds: [
+              opts.settings?.SPIRE_ADMIN_SPIFFE_ID ??
+                `spiffe://${SANDBOX_TRUST_DOMAIN}/spire-autopilot/admin`,
+            ],
+          }
+        : {}),
     });
     stops.push(() => spire.dispose());
 
@@ -145,10 +162,19 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     stops.push(() => azure.stop());
     services.forwardSimulatorEvents(azure.events);
 
+    const tcpSettings: Record<string, string> = opts.spireOverTcp
+      ? {
+          // Blank means unset to the product: exactly one of socket and address may be given.
+          SPIRE_SERVER_SOCKET: "",
+          SPIRE_SERVER_ADDRESS: `${spire.bindAddress}:${spire.port}`,
+          SPIRE_ADMIN_SVID_SECRET: SANDBOX_ADMIN_SVID_SECRET,
+        }
+      : {};
     const settings = {
       ...sandboxSettings(spire.socketPath),
       ...services.settings,
       ...azure.settings(),
+      ...tcpSettings,
       ...opts.settings,
     };
     opts.log("starting the local Functions host with the product app");

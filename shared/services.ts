@@ -10,12 +10,14 @@ import { createAzureClients } from "./azure/clients.js";
 import { createCredential } from "./azure/credential.js";
 import { blobOutputStore, runCommandVmLock } from "./azure/runcommand-storage.js";
 import { armRunCommandsClient } from "./azure/runcommands.js";
-import { type AppConfig, loadConfig, type SpireGrpcTarget } from "./config.js";
+import { type AppConfig, loadConfig, type SpireGrpcTarget, type SpireVm } from "./config.js";
 import { PermanentError } from "./errors.js";
 import { createLogger, type LogSink, registerSecret } from "./logging.js";
 import { createGrpcSpireServer } from "./spire/grpc.js";
+import { splitPem } from "./spire/pem.js";
 import { type RefreshingSpire, refreshingSpire } from "./spire/refreshing.js";
-import { createRunCommandSpireServer } from "./spire/runcommand/adapter.js";
+import { RunCommandSpireServer } from "./spire/runcommand/adapter.js";
+import { type TcpBootstrap, tcpBootstrap } from "./spire/tcp-bootstrap.js";
 import type { SpireLogger, SpireServer } from "./spire/types.js";
 
 /*
@@ -27,6 +29,9 @@ import type { SpireLogger, SpireServer } from "./spire/types.js";
  * to a handler directly.
  */
 
+// Moved to spire/pem.ts for the trust code; kept here for existing importers.
+export { splitPem } from "./spire/pem.js";
+
 export interface Services {
   readonly config: AppConfig;
   readonly credential: TokenCredential;
@@ -37,6 +42,11 @@ export interface Services {
   readonly secrets: SecretClient;
   /** The SPIRE server port: gRPC (unix socket, or TCP with mTLS) or run-commands on the VM. */
   spire(): Promise<SpireServer>;
+  /**
+   * TCP/mTLS mode only: what works without a usable admin SVID (the bundle without a client
+   * certificate or from the VM, the admin SVID's bootstrap mint on the VM, a client from a given SVID).
+   */
+  readonly tcpBootstrap?: TcpBootstrap;
   /** The fleet ledger's table, created if missing (once per process). */
   fleetTable(): Promise<TableClient>;
   /** Closes what this bundle opened (not what was injected). */
@@ -94,14 +104,6 @@ function lazy<T>(build: () => Promise<T>): { get(): Promise<T>; peek(): Promise<
   };
 }
 
-/** Certificates and the private key of a PEM bundle (the admin SVID secret holds both). */
-export function splitPem(pem: string): { certificates: string; privateKey?: string } {
-  const blocks = pem.match(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g) ?? [];
-  const certificates = blocks.filter((b) => b.startsWith("-----BEGIN CERTIFICATE-----")).join("\n");
-  const privateKey = blocks.find((b) => /^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(b));
-  return privateKey === undefined ? { certificates } : { certificates, privateKey };
-}
-
 async function buildSpire(
   config: AppConfig,
   compute: ComputeManagementClient,
@@ -122,11 +124,24 @@ async function buildSpire(
     // TCP is built by tcpSpire(), which rebuilds the client when its credentials change.
     throw new Error("buildSpire does not build the TCP client");
   }
+  return buildVmSpire(config, spire.vm, compute, logger, blobService, tuning);
+}
+
+/** Run-commands on the VM: the way in for SPIRE_API=run-command, and TCP mode's bootstrap path. */
+async function buildVmSpire(
+  config: AppConfig,
+  spireVm: SpireVm,
+  compute: ComputeManagementClient,
+  logger: SpireLogger,
+  blobService: () => BlobServiceClient,
+  tuning: RunCommandTuning = {},
+): Promise<RunCommandSpireServer> {
+  const { spire } = config;
   // The lease and output blobs live in the host's storage: every worker of the app shares it.
   const storage = blobService();
-  const vm = await compute.virtualMachines.get(spire.vm.resourceGroup, spire.vm.name);
-  return createRunCommandSpireServer({
-    lock: runCommandVmLock(storage, spire.vm, {
+  const vm = await compute.virtualMachines.get(spireVm.resourceGroup, spireVm.name);
+  return new RunCommandSpireServer({
+    lock: runCommandVmLock(storage, spireVm, {
       logger,
       ...(tuning.leaseSeconds !== undefined && { leaseSeconds: tuning.leaseSeconds }),
       ...(tuning.leasePollMs !== undefined && { pollMs: tuning.leasePollMs }),
@@ -134,12 +149,12 @@ async function buildSpire(
     ...(tuning.pollIntervalMs !== undefined && { pollIntervalMs: tuning.pollIntervalMs }),
     outputStore: blobOutputStore({
       service: storage,
-      vmName: spire.vm.name,
+      vmName: spireVm.name,
       sasMinutes: Math.ceil(spire.runCommand.timeoutSeconds / 60) + 15,
     }),
     client: armRunCommandsClient(compute),
-    resourceGroup: spire.vm.resourceGroup,
-    vmName: spire.vm.name,
+    resourceGroup: spireVm.resourceGroup,
+    vmName: spireVm.name,
     location: vm.location,
     trustDomain: spire.trustDomain,
     exec: { kind: "docker", container: spire.serverContainer, serverPath: "/opt/spire/bin/spire-server" },
@@ -238,7 +253,13 @@ export function createHostBlobServiceClient(
 /** Key Vault's current admin SVID and trust bundle, with their versions. */
 async function readTcpCredentials(secrets: SecretClient, adminSecret: string, bundleSecret: string) {
   const [admin, bundle] = await Promise.all([
-    secrets.getSecret(adminSecret),
+    secrets.getSecret(adminSecret).catch((err: unknown) => {
+      if ((err as { statusCode?: unknown }).statusCode !== 404) throw err;
+      throw new PermanentError(
+        "AdminSvidMissing",
+        `Key Vault has no ${adminSecret} yet: a bundle rotation bootstraps the admin SVID (POST /api/bundle/rotate, or wait for its timer).`,
+      );
+    }),
     secrets.getSecret(bundleSecret),
   ]);
   return {
@@ -333,6 +354,39 @@ export function createServices(config: AppConfig, options: ServicesOptions = {})
             },
           };
         })();
+  const vmSpire =
+    !options.spire && spireTarget?.transport === "tcp" && config.spire.vm
+      ? (() => {
+          const vm = config.spire.vm;
+          return lazy(() =>
+            buildVmSpire(
+              config,
+              vm,
+              azure.compute,
+              spireLogger,
+              () => createHostBlobServiceClient(credential, env),
+              options.runCommand,
+            ),
+          );
+        })()
+      : undefined;
+  const bootstrap =
+    !options.spire && spireTarget?.transport === "tcp"
+      ? tcpBootstrap({
+          target: { host: spireTarget.host, port: spireTarget.port },
+          trustDomain: config.spire.trustDomain,
+          logger: spireLogger,
+          async readVaultBundle() {
+            try {
+              return (await secrets.getSecret(config.keyVault.trustBundleSecretName)).value;
+            } catch (err) {
+              if ((err as { statusCode?: unknown }).statusCode === 404) return undefined;
+              throw err;
+            }
+          },
+          ...(vmSpire ? { vm: () => vmSpire.get() } : {}),
+        })
+      : undefined;
   const fleetTable = lazy(async () => {
     const client = createFleetTableClient(config, credential, env);
     // Succeeds when the table exists already (TableAlreadyExists is swallowed by the SDK).
@@ -348,8 +402,13 @@ export function createServices(config: AppConfig, options: ServicesOptions = {})
     ...(azure.logs && workspaceId ? { logs: { client: azure.logs, workspaceId } } : {}),
     secrets,
     spire: () => spire.get(),
+    ...(bootstrap ? { tcpBootstrap: bootstrap } : {}),
     fleetTable: () => fleetTable.get(),
-    close: () => spire.close(),
+    async close() {
+      await spire.close();
+      const vm = vmSpire?.peek();
+      if (vm) await (await vm.catch(() => undefined))?.close();
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { adminSvidRotation } from "./admin-svid-rotation.js";
 import { alertStorm } from "./alert-storm.js";
 import { caReset } from "./ca-reset-detected.js";
 import { caRotation } from "./ca-rotation.js";
@@ -24,6 +25,7 @@ export const scenarios: Scenario[] = [
   multiReplica,
   caRotation,
   caReset,
+  adminSvidRotation,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -16,7 +16,8 @@ export interface SettingInfo {
 function requiredWhen(name: SettingName): string | undefined {
   const conditions = RULES.flatMap((rule) => {
     if (rule.kind === "requires") return rule.setting === name ? [rule.when] : [];
-    if (rule.kind === "coversSum" || rule.kind === "inTrustDomain") return [];
+    if (rule.kind === "coversSum" || rule.kind === "inTrustDomain" || rule.kind === "scheduleWithinHalf")
+      return [];
     if (!rule.settings.includes(name)) return [];
     const other = rule.settings.find((s) => s !== name);
     return [`${rule.when} and ${other} is unset`];

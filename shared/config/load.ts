@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { AppConfig } from "./assemble.js";
 import { assemble } from "./assemble.js";
+import { longestScheduleGapSeconds } from "./schedule-gap.js";
 import { NAMES, RULES, type RuleContext, type SettingName, settingOf, type Values } from "./settings.js";
 import { PLAIN } from "./validators.js";
 
@@ -73,6 +74,19 @@ function applyRules(ctx: RuleContext): ConfigProblem[] {
           settings: [rule.setting, ...rule.covers],
           kind: "conflict",
           message: `${rule.setting} is shorter than ${rule.covers.join(" + ")}: ${rule.because}; raise ${rule.setting} or lower the others`,
+        });
+      }
+      continue;
+    }
+    if (rule.kind === "scheduleWithinHalf") {
+      const schedule = ctx.value(rule.schedule) as string | undefined;
+      const ttl = ctx.value(rule.ttl) as number | undefined;
+      if (!rule.applies(ctx) || schedule === undefined || ttl === undefined) continue;
+      if (longestScheduleGapSeconds(schedule) >= ttl / 2) {
+        problems.push({
+          settings: [rule.ttl, rule.schedule],
+          kind: "conflict",
+          message: `${rule.schedule} can wait longer between runs than half of ${rule.ttl}: ${rule.because}; run it more often or raise ${rule.ttl}`,
         });
       }
       continue;

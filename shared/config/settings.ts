@@ -125,7 +125,7 @@ export const SETTING_TABLE = {
   ADMIN_SVID_TTL_SECONDS: withDefault("86400", {
     group: "spire",
     description:
-      "lifetime of the admin X509-SVID the product mints for itself, in seconds, a whole number from 30 to 2592000; it is renewed at half of it",
+      "lifetime of the admin X509-SVID the product mints for itself, in seconds, a whole number from 30 to 2592000; the bundle rotation renews it at half of it, so BUNDLE_ROTATION_SCHEDULE must run more often than that",
     example: "86400",
     schema: wholeNumber(30, 2_592_000),
   }),
@@ -390,6 +390,14 @@ type Rule =
       because: string;
     }
   | {
+      /** The longest wait between `schedule`'s runs must be shorter than half of `ttl` (seconds). */
+      kind: "scheduleWithinHalf";
+      schedule: SettingName;
+      ttl: SettingName;
+      applies: (c: RuleContext) => boolean;
+      because: string;
+    }
+  | {
       kind: "exactlyOne";
       settings: readonly [SettingName, SettingName];
       when: string;
@@ -462,5 +470,15 @@ export const RULES: readonly Rule[] = [
     covers: ["REATTEST_REVISION_TIMEOUT_SECONDS", "REATTEST_VERIFY_TIMEOUT_SECONDS"],
     because:
       "the join token is created before the new revision starts and must still be valid when its agent attests",
+  },
+  // The rotation renews the admin SVID at half its life; a schedule slower than that lets the SVID
+  // lapse between two runs (the Key Vault events only nudge, they are not a schedule).
+  {
+    kind: "scheduleWithinHalf",
+    schedule: "BUNDLE_ROTATION_SCHEDULE",
+    ttl: "ADMIN_SVID_TTL_SECONDS",
+    applies: (c) => c.given("SPIRE_SERVER_ADDRESS"),
+    because:
+      "the bundle rotation renews the admin SVID for mTLS at half its lifetime, so it must run at least once in every half lifetime",
   },
 ];

@@ -881,3 +881,43 @@ describe("loadConfig: the admin SVID", () => {
     expect(p?.message).not.toContain("other.org");
   });
 });
+
+describe("loadConfig: the rotation schedule renews the admin SVID in time (TCP mode)", () => {
+  const TCP: Env = {
+    ...MINIMAL,
+    SPIRE_SERVER_SOCKET: undefined,
+    SPIRE_SERVER_ADDRESS: "10.0.0.4:8081",
+    SPIRE_ADMIN_SVID_SECRET: "spire-admin-svid",
+  };
+  it.each<[string, Env, boolean]>([
+    ["default TTL (1 day) and schedule (15 min)", TCP, true],
+    ["half the TTL just longer than the schedule's gap", { ...TCP, ADMIN_SVID_TTL_SECONDS: "1801" }, true],
+    ["half the TTL exactly the schedule's gap", { ...TCP, ADMIN_SVID_TTL_SECONDS: "1800" }, false],
+    ["a short TTL with the default schedule", { ...TCP, ADMIN_SVID_TTL_SECONDS: "600" }, false],
+    [
+      "a short TTL with a fast schedule",
+      { ...TCP, ADMIN_SVID_TTL_SECONDS: "30", BUNDLE_ROTATION_SCHEDULE: "*/5 * * * * *" },
+      true,
+    ],
+    [
+      "an uneven schedule counts its longest gap (55 min)",
+      { ...TCP, ADMIN_SVID_TTL_SECONDS: "3600", BUNDLE_ROTATION_SCHEDULE: "0 0,5 * * * *" },
+      false,
+    ],
+    ["no admin SVID without TCP: any TTL", { ...MINIMAL, ADMIN_SVID_TTL_SECONDS: "60" }, true],
+  ])("%s", (_, env, ok) => {
+    const problems = problemsOf(env);
+    if (ok) {
+      expect(problems).toEqual([]);
+      return;
+    }
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({
+      kind: "conflict",
+      settings: ["ADMIN_SVID_TTL_SECONDS", "BUNDLE_ROTATION_SCHEDULE"],
+    });
+    expect(problems[0]?.message).toMatch(
+      /BUNDLE_ROTATION_SCHEDULE can wait longer between runs than half of ADMIN_SVID_TTL_SECONDS: .*run it more often or raise ADMIN_SVID_TTL_SECONDS/,
+    );
+  });
+});

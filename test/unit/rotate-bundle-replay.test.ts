@@ -35,7 +35,12 @@ function run(
 ) {
   harness = new ReplayHarness({
     orchestrations: { [ROTATE_BUNDLE_ORCHESTRATION]: rotateBundleOrchestrator },
-    activities: { bundleRecord: () => ok({ recorded: true }), ...activities },
+    activities: {
+      bundleRecord: () => ok({ recorded: true }),
+      adminSvidEnsure: () =>
+        ok({ lastAction: "none", minted: "none", reason: "the app does not use the Server API over TCP" }),
+      ...activities,
+    },
     timeScale: 100,
   });
   return harness.run(ROTATE_BUNDLE_ORCHESTRATION, input, ROTATE_BUNDLE_INSTANCE_ID, 40_000);
@@ -76,7 +81,7 @@ describe("rotateBundle orchestration (replayed by durable-functions, activities 
       written: false,
       runId: expect.stringMatching(/^rotate-bundle@/),
     });
-    expect(Object.keys(out.stepSeconds)).toEqual(["read-vault", "sync", "record"]);
+    expect(Object.keys(out.stepSeconds)).toEqual(["read-vault", "sync", "admin-svid", "record"]);
     expect(s.customStatus).toMatchObject({ step: "done", action: "unchanged" });
   });
 
@@ -152,5 +157,59 @@ describe("rotateBundle orchestration (replayed by durable-functions, activities 
       action: "failed",
       failure: out.failure,
     });
+  });
+
+  it("ensures the admin SVID after the bundle with the run's id, and reports its facts", async () => {
+    const unchanged = () =>
+      ok({ server: server(1), action: "unchanged", written: false, version: "v1", added: [], removed: [] });
+    const s = await run({
+      bundleReadVault: () => ok(vault(1)),
+      bundleSync: unchanged,
+      adminSvidEnsure: () =>
+        ok({
+          lastAction: "rotate",
+          minted: "api",
+          reason: "version a1 is past half its lifetime",
+          version: "a2",
+          spiffeId: "spiffe://td/spire-autopilot/admin",
+          expiresAt: "2026-12-02T12:00:00.000Z",
+          renewAt: "2026-12-02T00:00:00.000Z",
+          serial: "01",
+          mintSeconds: 0.4,
+        }),
+    });
+    const [call] = harness.callsOf(Activities.adminSvidEnsure) as { runId: string }[];
+    expect(call?.runId).toMatch(/^rotate-bundle@/);
+    expect(call?.runId).toBe((harness.callsOf(Activities.bundleRecord)[0] as { runId: string }).runId);
+    const out = s.output as RotateBundleOutput;
+    expect(out.outcome).toBe("succeeded");
+    expect(out.adminSvid).toEqual({
+      version: "a2",
+      spiffeId: "spiffe://td/spire-autopilot/admin",
+      expiresAt: "2026-12-02T12:00:00.000Z",
+      renewAt: "2026-12-02T00:00:00.000Z",
+      lastAction: "rotate",
+      reason: "version a1 is past half its lifetime",
+      minted: "api",
+      mintSeconds: 0.4,
+    });
+  });
+
+  it("says null with why when the app uses no admin SVID, and fails the run when ensuring it fails", async () => {
+    const unchanged = () =>
+      ok({ server: server(1), action: "unchanged", written: false, version: "v1", added: [], removed: [] });
+    const none = await run({ bundleReadVault: () => ok(vault(1)), bundleSync: unchanged });
+    expect(none.output).toMatchObject({ adminSvid: null, adminSvidNote: expect.stringMatching(/TCP/) });
+    await harness.dispose();
+    const failed = await run({
+      bundleReadVault: () => ok(vault(1)),
+      bundleSync: unchanged,
+      adminSvidEnsure: () => ({ ok: false, error: { code: "X", message: "no VM configured" } }),
+    });
+    const out = failed.output as RotateBundleOutput;
+    expect(out.outcome).toBe("failed");
+    expect(out.failure).toMatch(/admin SVID: adminSvidEnsure: no VM configured/);
+    // The bundle's part stands: it was compared and matched.
+    expect(out).toMatchObject({ action: "unchanged", match: true });
   });
 });
