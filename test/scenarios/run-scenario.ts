@@ -22,6 +22,8 @@ export function scenarioTest(name: string, check?: (result: ScenarioResult) => v
       const timer = setTimeout(() => controller.abort(), scenario.timeoutSeconds * 1000);
       try {
         const result = await scenario.run({ workDir, log: () => undefined, signal: controller.signal });
+        // The figures go to CI's output as the CLI would print them, pass or fail.
+        console.log(`scenario ${name}: ${JSON.stringify(result)}`);
         expect(result, JSON.stringify(result)).toMatchObject({ pass: true });
         check?.(result);
       } finally {
