@@ -37,6 +37,9 @@ param spireVmName string = ''
 @description('Create the SPIRE server VM here (Docker, data disk, syslog to the workspace, DEBUG log level).')
 param deploySpireServer bool = false
 
+@description('deploySpireServer only: address prefixes the SPIRE agents connect from (the Container Apps environment\'s infrastructure subnet, peered or in the same VNet). Agents use the API port too; only admin_ids may use its admin API.')
+param spireAgentSourcePrefixes array = []
+
 @description('SSH public key of the SPIRE VM\'s admin user (deploySpireServer only).')
 param spireVmSshPublicKey string = ''
 
@@ -130,6 +133,7 @@ module spireServer 'modules/spire-vm.bicep' = if (deploySpireServer) {
     tags: tags
     subnetId: deploySpireServer && empty(functionSubnetId) ? network.outputs.spireSubnetId : ''
     functionSubnetPrefix: deploySpireServer && empty(functionSubnetId) ? network.outputs.functionSubnetPrefix : ''
+    agentSourcePrefixes: spireAgentSourcePrefixes
     sshPublicKey: spireVmSshPublicKey
     trustDomain: spireTrustDomain
     adminSpiffeId: adminId

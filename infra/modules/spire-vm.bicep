@@ -5,8 +5,10 @@ param name string
 param location string
 param tags object
 param subnetId string
-@description('Address prefix of the Function App subnet: the only source the API port is open to.')
+@description('Address prefix of the Function App subnet, where the product calls the admin API from.')
 param functionSubnetPrefix string
+@description('Address prefixes of the agents (the Container Apps environment\'s subnet): SPIRE agents attest and renew on the same port. The admin API on it answers only SVIDs listed in admin_ids.')
+param agentSourcePrefixes array
 param sshPublicKey string
 param trustDomain string
 param adminSpiffeId string
@@ -30,40 +32,55 @@ var cloudInit = replace(
   string(spirePort)
 )
 
+var allowFunctions = {
+  name: 'spire-api-from-functions'
+  properties: {
+    priority: 100
+    direction: 'Inbound'
+    access: 'Allow'
+    protocol: 'Tcp'
+    sourceAddressPrefix: functionSubnetPrefix
+    sourcePortRange: '*'
+    destinationAddressPrefix: '*'
+    destinationPortRange: string(spirePort)
+  }
+}
+
+var allowAgents = {
+  name: 'spire-api-from-agents'
+  properties: {
+    priority: 110
+    direction: 'Inbound'
+    access: 'Allow'
+    protocol: 'Tcp'
+    sourceAddressPrefixes: agentSourcePrefixes
+    sourcePortRange: '*'
+    destinationAddressPrefix: '*'
+    destinationPortRange: string(spirePort)
+  }
+}
+
+// The default AllowVnetInBound would open the API to the whole VNet: deny everyone else.
+var denyOthers = {
+  name: 'spire-api-deny-others'
+  properties: {
+    priority: 200
+    direction: 'Inbound'
+    access: 'Deny'
+    protocol: '*'
+    sourceAddressPrefix: '*'
+    sourcePortRange: '*'
+    destinationAddressPrefix: '*'
+    destinationPortRange: string(spirePort)
+  }
+}
+
 resource nsg 'Microsoft.Network/networkSecurityGroups@2024-05-01' = {
   name: 'nsg-${name}'
   location: location
   tags: tags
   properties: {
-    securityRules: [
-      {
-        name: 'spire-api-from-functions'
-        properties: {
-          priority: 100
-          direction: 'Inbound'
-          access: 'Allow'
-          protocol: 'Tcp'
-          sourceAddressPrefix: functionSubnetPrefix
-          sourcePortRange: '*'
-          destinationAddressPrefix: '*'
-          destinationPortRange: string(spirePort)
-        }
-      }
-      // The default AllowVnetInBound would open the API to the whole VNet: deny everyone else.
-      {
-        name: 'spire-api-deny-others'
-        properties: {
-          priority: 200
-          direction: 'Inbound'
-          access: 'Deny'
-          protocol: '*'
-          sourceAddressPrefix: '*'
-          sourcePortRange: '*'
-          destinationAddressPrefix: '*'
-          destinationPortRange: string(spirePort)
-        }
-      }
-    ]
+    securityRules: concat([allowFunctions], empty(agentSourcePrefixes) ? [] : [allowAgents], [denyOthers])
   }
 }
 
