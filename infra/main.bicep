@@ -34,7 +34,7 @@ param spireVmResourceGroupName string = ''
 @description('Name of an existing SPIRE server VM. Ignored with deploySpireServer.')
 param spireVmName string = ''
 
-@description('Create the SPIRE server VM here (Docker, data disk, syslog to the workspace, DEBUG log level).')
+@description('Create the SPIRE server VM here (Docker, data disk, syslog to the workspace, DEBUG log level), in the VNet created here: leave functionSubnetId empty.')
 param deploySpireServer bool = false
 
 @description('deploySpireServer only: address prefixes the SPIRE agents connect from (the Container Apps environment\'s infrastructure subnet, peered or in the same VNet). Agents use the API port too; only admin_ids may use its admin API.')
@@ -91,6 +91,7 @@ module network 'modules/network.bicep' = if (empty(functionSubnetId)) {
   params: { name: 'vnet-spire-autopilot-${suffix}', location: location, tags: tags, withSpireSubnet: deploySpireServer }
 }
 
+// Cross-resource-group module names carry the suffix: two environments may share the apps' group.
 // Module scopes must be known when the deployment starts, so the workspace's id is computed here
 // rather than read from the monitoring module's outputs.
 var workspaceName = 'log-spire-autopilot-${suffix}'
@@ -173,6 +174,8 @@ module functionApp 'modules/functionapp.bicep' = {
     alertAuth: alertAuth
     alertAudience: alertAudience
   }
+  // The host reads its storage and deployment package as the identity from its first start.
+  dependsOn: [storageRoles, appInsightsRoles]
 }
 
 // ---- Least-privilege role assignments, each in its own scope (see infra/README.md) ----
@@ -197,26 +200,26 @@ module appInsightsRoles 'modules/roles-appinsights.bicep' = {
 
 module workspaceRoles 'modules/roles-workspace.bicep' = {
   scope: resourceGroup(split(workspaceId, '/')[2], split(workspaceId, '/')[4])
-  name: 'roles-workspace'
+  name: 'roles-workspace-${suffix}'
   params: { workspaceName: last(split(workspaceId, '/')), principalId: identity.outputs.principalId }
   dependsOn: [monitoring]
 }
 
 module appsRoles 'modules/roles-apps.bicep' = {
   scope: resourceGroup(appsResourceGroupName)
-  name: 'roles-apps'
+  name: 'roles-apps-${suffix}'
   params: { principalId: identity.outputs.principalId }
 }
 
 module agentIdentityRoles 'modules/roles-agent-identity.bicep' = if (!empty(agentAppsIdentityId)) {
   scope: resourceGroup(split(agentAppsIdentityId, '/')[2], split(agentAppsIdentityId, '/')[4])
-  name: 'roles-agent-identity'
+  name: 'roles-agent-identity-${suffix}'
   params: { identityName: last(split(agentAppsIdentityId, '/')), principalId: identity.outputs.principalId }
 }
 
 module vmRoles 'modules/roles-vm.bicep' = if (!empty(vmName)) {
   scope: resourceGroup(vmResourceGroup)
-  name: 'roles-vm'
+  name: 'roles-vm-${suffix}'
   params: { vmName: vmName, principalId: identity.outputs.principalId }
   dependsOn: [spireServer]
 }

@@ -105,6 +105,11 @@ function hardeningProblems(p: Parser, t: Templates): string[] {
   const net = t.get("infra/modules/network.bicep") ?? "";
   if (!/serviceName:\s*'Microsoft\.App\/environments'/.test(net))
     problems.push("network: subnet not delegated for Flex");
+  // App settings are readable from ARM by any Reader: no key or connection string with a secret.
+  const fnText = t.get("infra/modules/functionapp.bicep") ?? "";
+  if (/listKeys|listSecrets|AccountKey=|SharedAccessKey|DefaultEndpointsProtocol/i.test(fnText)) {
+    problems.push("function app: a secret in its app settings");
+  }
   // No secret leaves a deployment: outputs are names, ids and URLs.
   for (const [file, text] of t) {
     for (const m of text.matchAll(/^output (\w+) \w+ = (.*)$/gm)) {
@@ -212,6 +217,12 @@ describe("the templates are wired to the code by the right names", () => {
     ["keyvault.bicep", "enableRbacAuthorization: true", "enableRbacAuthorization: false", /RBAC/],
     ["functionapp.bicep", "version: '22'", "version: '20'", /node 22/],
     ["functionapp.bicep", "name: 'FC1'", "name: 'Y1'", /FC1/],
+    [
+      "functionapp.bicep",
+      "AzureWebJobsStorage__credential: 'managedidentity'",
+      "AzureWebJobsStorage: 'DefaultEndpointsProtocol=https;AccountName=x;AccountKey=y'",
+      /secret in its app settings/,
+    ],
     [
       "functionapp.bicep",
       "output url string =",
