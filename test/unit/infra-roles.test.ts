@@ -6,15 +6,18 @@ import {
   bicepParser,
   loadTemplates,
   mutate,
+  productSources,
   type RoleFact,
   roleAssignments,
   rolesProblems,
+  sdkCalls,
+  uncoveredCalls,
 } from "./infra-checks.js";
 
 const { facts } = JSON.parse(
   readFileSync(join(import.meta.dirname, "infra-fixtures/role-facts.json"), "utf8"),
 ) as {
-  facts: RoleFact[];
+  facts: Array<RoleFact & { calls?: string[] }>;
 };
 
 const templates = loadTemplates();
@@ -101,5 +104,46 @@ describe("role assignments: every API the product calls is granted, at the narro
     ],
   ])("fails on %s", (_what, path, edit, expected) => {
     expect(rolesProblems(parser, mutate(templates, path, edit), facts).join("\n")).toMatch(expected);
+  });
+});
+
+describe("the fixture accounts for every Azure call the product code makes", () => {
+  const sources = productSources();
+  const calls = sdkCalls(sources);
+
+  it("finds the calls the product makes today", () => {
+    expect([...calls.keys()]).toEqual(
+      expect.arrayContaining([
+        "containerApps.createOrUpdate",
+        "containerApps.listSecrets",
+        "virtualMachineRunCommands.createOrUpdate",
+        "getSecret",
+        "setSecret",
+        "queryWorkspace",
+        "upsertEntity",
+        "getUserDelegationKey",
+      ]),
+    );
+  });
+
+  it("every call has a role fact", () => {
+    expect(uncoveredCalls(calls, facts)).toEqual([]);
+  });
+
+  it.each([
+    [
+      "a new ARM call",
+      "const app = await s.containerApps.containerApps.beginDelete(rg, name);",
+      /containerApps\.beginDelete/,
+    ],
+    [
+      "a call through an alias",
+      "const rev = s.containerApps.containerAppsRevisionReplicas;\nawait rev.listReplicas(rg, a, r);",
+      /containerAppsRevisionReplicas\.listReplicas/,
+    ],
+    ["a new data-plane call", "await secrets.beginDeleteSecret(name);", /beginDeleteSecret/],
+  ])("fails on %s", (_what, code, expected) => {
+    const grown = sdkCalls(new Map(sources).set("activities/new.ts", code));
+    expect(uncoveredCalls(grown, facts).join("\n")).toMatch(expected);
   });
 });
