@@ -47,6 +47,15 @@ describe("every resource type and API version used is in Microsoft's published s
     );
   });
 
+  it("fails on a property the spec does not define", () => {
+    const broken = mutate(templates, "infra/modules/keyvault.bicep", (t) =>
+      t.replace("enablePurgeProtection: true", "enablePurgeProtections: true"),
+    );
+    expect(apiProblems(parser, broken, facts).join("\n")).toMatch(
+      /keyvault\.bicep:\d+: Microsoft\.KeyVault\/vaults@2022-07-01 has no property enablePurgeProtections/,
+    );
+  });
+
   it("fails on a fact citing a spec of another version", () => {
     const wrong = facts.map((f) =>
       f.type === "Microsoft.Web/sites" ? { ...f, spec: f.spec.replace("2024-04-01", "2023-12-01") } : f,

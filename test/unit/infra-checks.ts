@@ -476,6 +476,20 @@ export function apiProblems(parser: Parser, templates: Templates, facts: readonl
     if (!fact)
       problems.push(`${u.file}:${u.line}: ${u.type}@${u.apiVersion} is not in the published-spec fixture`);
   }
+  // Where the fixture lists a type's properties (read from its spec), the templates use no others.
+  for (const d of declarations(parser, templates)) {
+    if (d.kind !== "resource" || d.existing || !d.target) continue;
+    const [type = "", apiVersion = ""] = d.target.split("@");
+    const fact = facts.find(
+      (f) => f.type.toLowerCase() === type.toLowerCase() && f.apiVersion === apiVersion,
+    );
+    if (!fact?.properties) continue;
+    for (const key of objectProps(objectProps(d.body).get("properties")).keys()) {
+      if (!fact.properties.includes(key)) {
+        problems.push(`${d.file}:${d.line}: ${type}@${apiVersion} has no property ${key} in ${fact.spec}`);
+      }
+    }
+  }
   for (const f of facts) {
     const dir = dirname(f.spec);
     if (!f.spec.startsWith("specification/") || !dir.endsWith(`/stable/${f.apiVersion}`)) {
