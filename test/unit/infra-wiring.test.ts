@@ -184,6 +184,15 @@ describe("the templates are wired to the code by the right names", () => {
     expect(cloudInit).not.toMatch(/insecure_bootstrap/);
   });
 
+  it("the VM runs the SPIRE version the tests run, with the image's own entrypoint", () => {
+    const pinned = (JSON.parse(read("scripts/spire-version.json")) as { version: string }).version;
+    expect(templates.get("infra/modules/spire-vm.bicep")).toContain(
+      `param spireVersion string = '${pinned}'`,
+    );
+    // The image's entrypoint is `spire-server run`: the container takes only the flags.
+    expect(cloudInit).toMatch(/spire-server:__SPIRE_VERSION__\n\s+-config /);
+  });
+
   it("the admin SPIFFE ID defaults to the product's own default", () => {
     const main = templates.get("infra/main.bicep") ?? "";
     expect(main).toMatch(/'spiffe:\/\/\$\{spireTrustDomain\}\/spire-autopilot\/admin'/);
