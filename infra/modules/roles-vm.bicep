@@ -14,7 +14,8 @@ resource vm 'Microsoft.Compute/virtualMachines@2024-07-01' existing = {
 resource runCommandsRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'spire-autopilot-run-commands')
   properties: {
-    roleName: 'SPIRE run-command operator (${resourceGroup().name})'
+    // Role names are unique per tenant: the group's name alone may repeat across subscriptions.
+    roleName: 'SPIRE run-command operator (${resourceGroup().name}, ${uniqueString(resourceGroup().id)})'
     description: 'Managed run-commands on the SPIRE server VM, for spire-autopilot.'
     type: 'CustomRole'
     assignableScopes: [resourceGroup().id]
