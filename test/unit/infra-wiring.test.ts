@@ -152,6 +152,25 @@ describe("the templates are wired to the code by the right names", () => {
     expect(eventGridProblems(broken, indexTs).join("\n")).toMatch(/delivers to vaultEvents/);
   });
 
+  it("no key is written into ARM except the function key the user chooses for the alert webhook", () => {
+    const keyUses = (t: Templates) =>
+      [...t].flatMap(([file, text]) => [...text.matchAll(/list(Keys|Secrets)\(/g)].map(() => file));
+    expect(keyUses(templates)).toEqual(["infra/modules/alerts.bicep"]);
+    // Only on the function-key branch: with entra the URL carries no key.
+    expect(templates.get("infra/modules/alerts.bicep")).toMatch(
+      /webhookUrl = alertAuth == 'entra'\s*\? 'https:\/\/\$\{site\.properties\.defaultHostName\}\/api\/alerts'\s*: '[^']*listKeys/,
+    );
+    // Event Grid fetches the extension key itself for an AzureFunction destination.
+    expect(templates.get("infra/modules/eventgrid.bicep")).toMatch(/endpointType: 'AzureFunction'/);
+    const leaked = mutate(templates, "infra/modules/eventgrid.bicep", (t) =>
+      t.replace(
+        "maxEventsPerBatch: 1",
+        "maxEventsPerBatch: 1\n        key: listKeys(resourceId('Microsoft.Web/sites/host', functionAppName, 'default'), '2024-04-01').systemKeys.eventgrid_extension",
+      ),
+    );
+    expect(keyUses(leaked)).toContain("infra/modules/eventgrid.bicep");
+  });
+
   it("the alert webhook calls the alerts function's route", () => {
     expect(indexTs).toMatch(/df\.app\.client\.http\("alerts", \{\s*route: "alerts"/);
     expect(templates.get("infra/modules/alerts.bicep")).toContain("/api/alerts");
