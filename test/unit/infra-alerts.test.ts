@@ -2,15 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Parser } from "web-tree-sitter";
-import {
-  ALERTS,
-  type AlertSources,
-  alertProblems,
-  bicepParser,
-  loadTemplates,
-  mutate,
-  ROOT,
-} from "./infra-checks.js";
+import { ALERTS, type AlertSources, alertProblems } from "./infra/alerts-check.js";
+import { bicepParser, loadTemplates, mutate, ROOT } from "./infra/bicep.js";
 
 const sources: AlertSources = {
   rules: JSON.parse(readFileSync(join(ROOT, "shared/kql/alert-rules.json"), "utf8")),

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Parser } from "web-tree-sitter";
-import { type ApiFact, apiProblems, bicepParser, loadTemplates, mutate, usedTypes } from "./infra-checks.js";
+import { type ApiFact, apiProblems, usedTypes } from "./infra/api-check.js";
+import { bicepParser, loadTemplates, mutate } from "./infra/bicep.js";
 
 const { facts } = JSON.parse(
   readFileSync(join(import.meta.dirname, "infra-fixtures/api-versions.json"), "utf8"),

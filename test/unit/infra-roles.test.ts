@@ -2,17 +2,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Parser } from "web-tree-sitter";
-import {
-  bicepParser,
-  loadTemplates,
-  mutate,
-  productSources,
-  type RoleFact,
-  roleAssignments,
-  rolesProblems,
-  sdkCalls,
-  uncoveredCalls,
-} from "./infra-checks.js";
+import { bicepParser, loadTemplates, mutate } from "./infra/bicep.js";
+import { type RoleFact, roleAssignments, rolesProblems } from "./infra/roles-check.js";
+import { productSources, sdkCalls, uncoveredCalls } from "./infra/sdk-calls.js";
 
 const { facts } = JSON.parse(
   readFileSync(join(import.meta.dirname, "infra-fixtures/role-facts.json"), "utf8"),

@@ -1,15 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Parser } from "web-tree-sitter";
 import { NAMES, settingOf } from "../../shared/config/settings.js";
+import { bicepParser, loadTemplates, mutate } from "./infra/bicep.js";
 import {
   appSettingNames,
-  bicepParser,
   FUNCTION_APP,
-  loadTemplates,
-  mutate,
   type SettingsSpec,
   settingsProblems,
-} from "./infra-checks.js";
+} from "./infra/settings-check.js";
 
 // Read from the config table itself, so a setting added to it is checked here without editing this test.
 const spec: SettingsSpec = {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Parser } from "web-tree-sitter";
-import { bicepParser, loadTemplates, mutate, syntaxErrors } from "./infra-checks.js";
+import { bicepParser, loadTemplates, mutate, syntaxErrors } from "./infra/bicep.js";
 
 const templates = loadTemplates();
 let parser: Parser;

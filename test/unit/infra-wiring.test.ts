@@ -5,14 +5,14 @@ import type { Parser } from "web-tree-sitter";
 import {
   bicepParser,
   declarations,
-  eventGridFunctions,
   loadTemplates,
   mutate,
   objectProps,
   ROOT,
   stringValue,
   type Templates,
-} from "./infra-checks.js";
+} from "./infra/bicep.js";
+import { eventGridFunctions } from "./infra/sdk-calls.js";
 
 /*
  * What the templates wire to the code by name: the Event Grid trigger, the alert webhook's route,
