@@ -142,7 +142,8 @@ module spireServer 'modules/spire-vm.bicep' = if (deploySpireServer) {
   }
 }
 
-var vmResourceGroup = deploySpireServer ? rg.name : spireVmResourceGroupName
+// Never empty, even without a VM: ARM resolves a skipped module's scope too.
+var vmResourceGroup = deploySpireServer || empty(spireVmResourceGroupName) ? rg.name : spireVmResourceGroupName
 var vmName = deploySpireServer ? 'vm-spire-server' : spireVmName
 var serverAddress = spireApi != 'grpc' ? '' : deploySpireServer ? '${spireServer.outputs.privateIp}:8081' : spireServerAddress
 
@@ -211,10 +212,18 @@ module appsRoles 'modules/roles-apps.bicep' = {
   params: { principalId: identity.outputs.principalId }
 }
 
+// A stand-in id when none is given: ARM resolves a skipped module's scope too.
+var agentIdentityParts = split(
+  empty(agentAppsIdentityId)
+    ? '/subscriptions/${subscription().subscriptionId}/resourceGroups/rg-${environmentName}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/none'
+    : agentAppsIdentityId,
+  '/'
+)
+
 module agentIdentityRoles 'modules/roles-agent-identity.bicep' = if (!empty(agentAppsIdentityId)) {
-  scope: resourceGroup(split(agentAppsIdentityId, '/')[2], split(agentAppsIdentityId, '/')[4])
+  scope: resourceGroup(agentIdentityParts[2], agentIdentityParts[4])
   name: 'roles-agent-identity-${suffix}'
-  params: { identityName: last(split(agentAppsIdentityId, '/')), principalId: identity.outputs.principalId }
+  params: { identityName: last(agentIdentityParts), principalId: identity.outputs.principalId }
 }
 
 module vmRoles 'modules/roles-vm.bicep' = if (!empty(vmName)) {
