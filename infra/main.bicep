@@ -49,8 +49,10 @@ param functionSubnetId string = ''
 @description('SPIFFE ID of the product\'s admin SVID; the server\'s admin_ids must list it. Empty: spiffe://<trust domain>/spire-autopilot/admin.')
 param spireAdminSpiffeId string = ''
 
-@description('Key Vault secret names of the trust bundle and the admin SVID.')
+@description('Key Vault secret of the trust bundle (TRUST_BUNDLE_SECRET_NAME).')
 param trustBundleSecretName string = 'spire-trust-bundle'
+
+@description('Key Vault secret of the admin SVID for mTLS to the server (SPIRE_ADMIN_SVID_SECRET).')
 param adminSvidSecretName string = 'spire-admin-svid'
 
 @allowed(['function-key', 'entra'])

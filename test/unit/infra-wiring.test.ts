@@ -220,6 +220,15 @@ describe("the templates are wired to the code by the right names", () => {
     );
   });
 
+  it("every parameter of main.bicep says what it is", () => {
+    const undocumented = (text: string) =>
+      [...text.matchAll(/^(?:@[^\n]*\n)*param (\w+)/gm)]
+        .filter((m) => !m[0].includes("@description("))
+        .map((m) => m[1]);
+    expect(undocumented(templates.get("infra/main.bicep") ?? "")).toEqual([]);
+    expect(undocumented("@description('x')\nparam a string\nparam b string\n")).toEqual(["b"]);
+  });
+
   it("main.parameters.json gives every parameter without a default, and only real ones", () => {
     const json = read("infra/main.parameters.json");
     expect(parameterProblems(parser, templates, json)).toEqual([]);
