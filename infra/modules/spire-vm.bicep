@@ -17,6 +17,8 @@ param adminUsername string = 'spireadmin'
 param vmSize string = 'Standard_B2s'
 param spireVersion string = '1.15.3'
 param spirePort int = 8081
+@description('The server\'s private address in the SPIRE subnet (10.40.1.0/24): static, since the app\'s SPIRE_SERVER_ADDRESS is set to it once and a deallocation must not move it.')
+param privateIp string = '10.40.1.4'
 
 var cloudInit = replace(
   replace(
@@ -93,7 +95,7 @@ resource nic 'Microsoft.Network/networkInterfaces@2024-05-01' = {
     ipConfigurations: [
       {
         name: 'primary'
-        properties: { subnet: { id: subnetId }, privateIPAllocationMethod: 'Dynamic' }
+        properties: { subnet: { id: subnetId }, privateIPAllocationMethod: 'Static', privateIPAddress: privateIp }
       }
     ]
   }
