@@ -19,6 +19,7 @@ import { bundleRotateHttpHandler, bundleStatusHttpHandler, bundleTimerHandler } 
 import { healthHandler } from "./health.js";
 import { keyVaultEventsHandler } from "./keyVaultEvents.js";
 import { operationsHttpHandler } from "./operations.js";
+import { operationsListHttpHandler } from "./operationsList.js";
 import { reattestHttpHandler } from "./reattest.js";
 
 // Validate every setting before registering anything: a misconfigured app fails at load with one
@@ -73,6 +74,13 @@ df.app.client.http("operation", {
   methods: ["GET"],
   authLevel: "function",
   handler: operationsHttpHandler(),
+});
+
+df.app.client.http("operations", {
+  route: "operations",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: operationsListHttpHandler(),
 });
 
 // ---- trust material: Key Vault's events on the bundle and admin SVID secrets nudge a rotation.
