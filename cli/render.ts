@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from "node:util";
 import type { Colors } from "picocolors/types.js";
 import { type OperationView, progressOf } from "./wait.js";
 
@@ -12,7 +13,7 @@ const s = (v: unknown) => (v === null || v === undefined || v === "" ? "-" : Str
 
 export function table(headers: string[], rows: string[][]): string {
   // Widths from the visible text: colour codes take no room on screen.
-  const visible = (t: string) => t.replace(/\u001b\[[0-9;]*m/g, "");
+  const visible = stripVTControlCharacters;
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
