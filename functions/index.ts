@@ -16,6 +16,8 @@ import { readVaultBundle } from "../shared/trust/vault.js";
 import { createWebhookAuthenticator } from "../shared/webhookAuth.js";
 import { alertsHttpHandler } from "./alerts.js";
 import { bundleRotateHttpHandler, bundleStatusHttpHandler, bundleTimerHandler } from "./bundle.js";
+import { fleetAppHttpHandler, fleetHttpHandler } from "./fleet.js";
+import { productFleetDeps } from "./fleetDeps.js";
 import { healthHandler } from "./health.js";
 import { keyVaultEventsHandler } from "./keyVaultEvents.js";
 import { operationsHttpHandler } from "./operations.js";
@@ -118,4 +120,21 @@ app.http("bundleStatus", {
     readVault: () => readVaultBundle(getServices(config).secrets, config.keyVault.trustBundleSecretName),
     readLastRotation: async () => readLastRotation(await getServices(config).fleetTable()),
   }),
+});
+
+// ---- operator surface: the fleet at a glance (the sweep writes the rows the reader reads)
+const fleetDeps = productFleetDeps(config);
+
+df.app.client.http("fleet", {
+  route: "fleet",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: fleetHttpHandler(fleetDeps),
+});
+
+df.app.client.http("fleetApp", {
+  route: "fleet/{app}",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: fleetAppHttpHandler(fleetDeps),
 });
