@@ -23,6 +23,7 @@ import { keyVaultEventsHandler } from "./keyVaultEvents.js";
 import { operationsHttpHandler } from "./operations.js";
 import { operationsListHttpHandler } from "./operationsList.js";
 import { reattestHttpHandler } from "./reattest.js";
+import { statusPageHttpHandler } from "./statusPage.js";
 
 // Validate every setting before registering anything: a misconfigured app fails at load with one
 // error naming every problem, rather than at the first request or timer.
@@ -137,4 +138,11 @@ df.app.client.http("fleetApp", {
   methods: ["GET"],
   authLevel: "function",
   handler: fleetAppHttpHandler(fleetDeps),
+});
+
+app.http("statusPage", {
+  route: "status",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: statusPageHttpHandler(),
 });
