@@ -131,7 +131,7 @@ progress { width:8rem; vertical-align:middle; }
   function tick() {
     document.querySelectorAll("[data-expires]").forEach(function (n) {
       n.textContent = left(n.getAttribute("data-expires"));
-      n.classList.toggle("soon", Date.parse(n.getAttribute("data-expires")) - Date.now() < 3600e3);
+      n.classList.toggle("soon", Date.parse(n.getAttribute("data-expires")) - Date.now() < 600e3);
     });
   }
   function notice(text, isError) {
