@@ -1,4 +1,6 @@
 // The one place that registers every function of the app (HTTP, timer, orchestration, activity).
+// Telemetry first: the Azure Monitor distro must start before the modules it instruments load.
+import "../shared/telemetry/setup.js";
 import { app } from "@azure/functions";
 import * as df from "durable-functions";
 import { registerBundleActivities } from "../activities/bundle.js";
