@@ -21,6 +21,7 @@ import { bundleRotateHttpHandler, bundleStatusHttpHandler, bundleTimerHandler } 
 import { fleetAppHttpHandler, fleetHttpHandler } from "./fleet.js";
 import { productFleetDeps } from "./fleetDeps.js";
 import { healthHandler } from "./health.js";
+import { housekeepingTimerHandler } from "./housekeeping.js";
 import { keyVaultEventsHandler } from "./keyVaultEvents.js";
 import { operationsHttpHandler } from "./operations.js";
 import { operationsListHttpHandler } from "./operationsList.js";
@@ -147,4 +148,10 @@ app.http("statusPage", {
   methods: ["GET"],
   authLevel: "function",
   handler: statusPageHttpHandler(),
+});
+
+// ---- housekeeping: finished durable history past the retention is purged; the ledger stays.
+df.app.client.timer("housekeepingTimer", {
+  schedule: config.schedules.housekeeping,
+  handler: housekeepingTimerHandler({ retentionDays: config.historyRetentionDays }),
 });
