@@ -2,9 +2,10 @@ import { z } from "zod";
 
 /*
  * The fleet table's sweep rows as the operator surface reads them: one row per app (partition
- * FLEET_PARTITION, row key = app name) and one sweep summary row. The health sweep writes them;
- * this module is the reader's contract, so the sweep and the readers agree on one shape. Unknown
- * columns are ignored and a malformed row reads as "unknown", never as a crash of the page.
+ * FLEET_PARTITION, row key = app name) and the last sweep's summary (SWEEP_SUMMARY_PARTITION /
+ * SWEEP_SUMMARY_ROW), as the health sweep writes them (shared/health/fleet-state.ts on the sweep's
+ * branch: verdictSince, lastSweepAt, finishedAt, server, sweepId). Unknown columns are ignored and
+ * a malformed row reads as "unknown", never as a crash of the page.
  */
 
 /** "_" cannot start a Container App name, so these partitions never meet an app's ledger rows. */
@@ -39,7 +40,25 @@ export const fleetRowSchema = z.object({
   lastAction: optionalText,
   lastActionAt: optionalIso,
   sweptAt: optionalIso,
+  /** When the renewal that did not happen was due (stalled and silent verdicts). */
+  dueAt: optionalIso,
 });
+
+/** The sweep's column names, mapped onto the reader's. */
+const ROW_ALIASES: Record<string, string> = { verdictSince: "since", lastSweepAt: "sweptAt" };
+const SUMMARY_ALIASES: Record<string, string> = {
+  finishedAt: "at",
+  server: "serverVerdict",
+  sweepId: "instanceId",
+};
+
+function aliased(entity: Record<string, unknown>, aliases: Record<string, string>): Record<string, unknown> {
+  const out = { ...entity };
+  for (const [from, to] of Object.entries(aliases)) {
+    if (out[to] === undefined && out[from] !== undefined) out[to] = out[from];
+  }
+  return out;
+}
 
 export type FleetRow = Omit<z.output<typeof fleetRowSchema>, "rowKey"> & { app: string };
 
@@ -56,13 +75,13 @@ export type SweepSummary = z.output<typeof sweepSummarySchema>;
 
 /** A table entity as a FleetRow, or undefined when it is not one. */
 export function parseFleetRow(entity: Record<string, unknown>): FleetRow | undefined {
-  const parsed = fleetRowSchema.safeParse(entity);
+  const parsed = fleetRowSchema.safeParse(aliased(entity, ROW_ALIASES));
   if (!parsed.success) return undefined;
   const { rowKey, ...rest } = parsed.data;
   return { app: rowKey, ...rest };
 }
 
 export function parseSweepSummary(entity: Record<string, unknown>): SweepSummary | undefined {
-  const parsed = sweepSummarySchema.safeParse(entity);
+  const parsed = sweepSummarySchema.safeParse(aliased(entity, SUMMARY_ALIASES));
   return parsed.success ? parsed.data : undefined;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseFleetRow } from "../../shared/fleet/schema.js";
+import { parseFleetRow, parseSweepSummary } from "../../shared/fleet/schema.js";
 import { buildFleetView, type FleetInputs } from "../../shared/fleet/view.js";
 import { type OperationSummary, summarizeOperation } from "../../shared/operations/summary.js";
 
@@ -51,6 +51,42 @@ describe("parseFleetRow", () => {
     ],
   ])("%j → %j", (entity, expected) => {
     expect(parseFleetRow(entity)).toMatchObject(expected);
+  });
+
+  it("reads the sweep's own column names (verdictSince, lastSweepAt)", () => {
+    expect(
+      parseFleetRow({
+        rowKey: "orders",
+        verdict: "healthy",
+        verdictSince: "2026-03-01T10:00:00Z",
+        lastSweepAt: "2026-03-01T11:00:00Z",
+      }),
+    ).toMatchObject({ since: "2026-03-01T10:00:00.000Z", sweptAt: "2026-03-01T11:00:00.000Z" });
+  });
+
+  it.each([
+    [
+      {
+        finishedAt: "2026-03-01T11:00:00Z",
+        mode: "observe",
+        server: "hung",
+        serverReason: "no signing",
+        sweepId: "sweep-1",
+        repairs: 2,
+      },
+      {
+        at: "2026-03-01T11:00:00.000Z",
+        mode: "observe",
+        serverVerdict: "hung",
+        instanceId: "sweep-1",
+        repairs: 2,
+      },
+    ],
+    [{ mode: "repair" }, undefined],
+  ])("the sweep summary %j → %j", (entity, expected) => {
+    const parsed = parseSweepSummary(entity);
+    if (expected === undefined) expect(parsed).toBeUndefined();
+    else expect(parsed).toMatchObject(expected);
   });
 
   it("a row without a key is not a row", () => {
