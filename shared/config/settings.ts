@@ -285,7 +285,8 @@ export const SETTING_TABLE = {
   }),
   HISTORY_RETENTION_DAYS: withDefault("30", {
     group: "fleet",
-    description: "days of finished durable instance history kept before the housekeeping timer purges it, 1-3650",
+    description:
+      "days of finished durable instance history kept before the housekeeping timer purges it, 1-3650",
     example: "30",
     schema: wholeNumber(1, 3650),
   }),

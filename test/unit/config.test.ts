@@ -90,7 +90,11 @@ describe("loadConfig: defaults", () => {
       keyVault: { url: "https://myvault.vault.azure.net/", trustBundleSecretName: "spire-trust-bundle" },
       logs: {},
       fleet: { tableName: "fleet" },
-      schedules: { healthSweep: "0 */5 * * * *", bundleRotation: "0 */15 * * * *", housekeeping: "0 30 3 * * *" },
+      schedules: {
+        healthSweep: "0 */5 * * * *",
+        bundleRotation: "0 */15 * * * *",
+        housekeeping: "0 30 3 * * *",
+      },
       historyRetentionDays: 30,
       alerts: { auth: { mode: "function-key" }, cooldownSeconds: 900 },
       reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
