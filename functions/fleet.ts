@@ -121,10 +121,18 @@ export function fleetAppHttpHandler(deps: FleetDeps) {
     } catch (err) {
       history = { error: `ledger: ${firstLine(err)}` };
     }
+    // The sweep's row names no agent; the ledger's newest successful run does.
+    const agentSha256 =
+      found.agentSha256 ??
+      ("error" in history
+        ? null
+        : (history.entries.find((h) => h.outcome === "succeeded" && h.newAgentSha256)?.newAgentSha256 ??
+          null));
     return json(
       200,
       redact({
         ...found,
+        agentSha256,
         server: view.server,
         operations: operations.filter((o) => o.app === app),
         history: "error" in history ? [] : history.entries,

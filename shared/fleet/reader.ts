@@ -26,6 +26,8 @@ export interface LedgerEntry {
   failure?: string;
   warning?: string;
   stepSeconds?: Record<string, number>;
+  /** SHA-256 of the join token the run's new agent attested with (its name), never the token. */
+  newAgentSha256?: string;
 }
 
 export interface FleetReader {
@@ -67,6 +69,10 @@ export function ledgerEntry(e: Record<string, unknown>): LedgerEntry {
     failure: text(e.failure),
     warning: text(e.warning),
     stepSeconds,
+    newAgentSha256:
+      typeof e.newAgentSha256 === "string" && /^[0-9a-f]{64}$/.test(e.newAgentSha256)
+        ? e.newAgentSha256
+        : undefined,
   };
 }
 

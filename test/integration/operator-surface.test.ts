@@ -198,11 +198,38 @@ describe("the CLI against the sandbox", () => {
     };
     expect(parsed.operations.map((o) => o.id)).toContain("reattest-billing");
     expect(parsed.history[0]).toMatchObject({ outcome: "succeeded", reason: "cli test" });
+    // The app's agent, by the SHA-256 of its token (never the token), from the ledger.
+    const detail = (await (await fetch(`${base}/api/fleet/billing?code=${key}`)).json()) as {
+      agentSha256: string | null;
+      history: Array<{ newAgentSha256?: string }>;
+    };
+    expect(detail.agentSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(detail.agentSha256).toBe(detail.history[0]?.newAgentSha256);
     // Within the cooldown, a second run without --force is refused with the API's message.
     const again = await cli(["reattest", "billing"]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain("cooldown");
   }, 300_000);
+
+  it.each([
+    ["sweep", ["--json", "sweep", "--observe", "--wait"], "api/sweep"],
+    ["deploy", ["--json", "deploy", "--apps", "orders", "--dry-run", "--wait"], "api/deploy"],
+  ])(
+    "%s --wait follows the run when the API has it, and is a refusal naming the 404 when not",
+    async (_what, args, path) => {
+      const probe = await fetch(`${base}/${path}?code=${key}`, { method: "OPTIONS" });
+      const r = await cli(args);
+      if (probe.status === 404) {
+        // The endpoint is merged separately (the health sweep, the deploy).
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain("HTTP 404");
+      } else {
+        expect(r.code, r.stderr).toBe(0);
+        expect((JSON.parse(r.stdout) as { runtimeStatus: string }).runtimeStatus).toBe("Completed");
+      }
+    },
+    300_000,
+  );
 
   it("in a terminal, --wait draws a live progress line and a summary", async () => {
     const session = `sa-operator-${process.pid}`;
