@@ -275,6 +275,36 @@ describe("the CLI against the sandbox", () => {
   }, 360_000);
 });
 
+describe("secrets", () => {
+  it("no join token appears in what the operator surface serves or prints", async () => {
+    const rg = sb.settings.APPS_RESOURCE_GROUP!;
+    const { containerApps } = sb.azure.clients();
+    const tokens: string[] = [];
+    for (const app of APPS) {
+      const secret = (await containerApps.containerApps.listSecrets(rg, app)).value?.find(
+        (x) => x.name === "join-token",
+      );
+      if (secret?.value) tokens.push(secret.value);
+    }
+    // billing and search were re-attested above: their current tokens were minted by the product.
+    expect(tokens).toHaveLength(APPS.length);
+    const served = await Promise.all(
+      ["/api/operations?limit=100", "/api/fleet", ...APPS.map((a) => `/api/fleet/${a}`), "/api/status"].map(
+        async (path) => (await fetch(`${base}${path}${path.includes("?") ? "&" : "?"}code=${key}`)).text(),
+      ),
+    );
+    const printed = await Promise.all(
+      [["--json", "status"], ["--json", "runs"], ["--json", "runs", "billing"], ["apps"]].map(
+        async (args) => {
+          const r = await cli(args);
+          return r.stdout + r.stderr;
+        },
+      ),
+    );
+    for (const token of tokens) for (const text of [...served, ...printed]) expect(text).not.toContain(token);
+  }, 120_000);
+});
+
 describe("the status page in a real browser", () => {
   it("lists every app with its verdict, and a verdict turns red then green without a reload", async () => {
     const started = Date.now();
