@@ -98,6 +98,12 @@ export function renderStatus(
     fleet
       ? `server  ${verdictColor(s(server.verdict), c)}  ${s(server.reason)}`
       : c.yellow("server  (fleet view not available)"),
+    fleet && server.lastSweep
+      ? `sweep   ${s((server.lastSweep as Row).at)} (${s((server.lastSweep as Row).mode)})`
+      : fleet
+        ? "sweep   none yet"
+        : "",
+    ...(Array.isArray(server.errors) ? server.errors.map((e) => c.red(`problem ${s(e)}`)) : []),
     fleet
       ? `apps    ${apps.length}: ${[...counts].map(([v, n]) => `${n} ${verdictColor(v, c)}`).join(", ") || "none"}`
       : "",

@@ -94,3 +94,14 @@ export function createFleetMetrics(
     },
   };
 }
+
+let shared: FleetMetrics | undefined;
+
+/**
+ * The process's one FleetMetrics, on the global meter provider (the distro's, once setup.ts ran):
+ * what the sweep's record activity calls with its verdicts and repairs.
+ */
+export function getFleetMetrics(): FleetMetrics {
+  shared ??= createFleetMetrics();
+  return shared;
+}

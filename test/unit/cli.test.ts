@@ -1,8 +1,10 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
+import { createColors } from "picocolors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectImage, run } from "../../cli/main.js";
+import { renderStatus, until } from "../../cli/render.js";
 
 /*
  * The CLI's parsing and exit codes against a tiny local HTTP stub (the commands against the real
@@ -171,5 +173,55 @@ describe("deploy --image", () => {
       maxParallel: 2,
       dryRun: true,
     });
+  });
+});
+
+describe("text output", () => {
+  const plain = createColors(false);
+  const NOW = Date.parse("2026-03-01T12:00:00Z");
+
+  it.each([
+    ["2026-03-01T12:00:30Z", "in 30s"],
+    ["2026-03-01T12:42:00Z", "in 42m"],
+    ["2026-03-01T15:05:00Z", "in 3h 5m"],
+    ["2026-03-03T13:00:00Z", "in 2d 1h"],
+    ["2026-03-01T11:58:00Z", "expired 2m ago"],
+    [undefined, "-"],
+    ["nonsense", "-"],
+  ])("until(%s) is %s", (iso, text) => {
+    expect(until(iso, NOW)).toBe(text);
+  });
+
+  it("status names the last sweep, the verdict counts and the problems", () => {
+    const text = renderStatus(
+      {
+        fleet: {
+          server: {
+            verdict: "hung",
+            reason: "no signing",
+            lastSweep: { at: "2026-03-01T11:59:00Z", mode: "repair" },
+            errors: ["Key Vault bundle: 403"],
+          },
+          apps: [
+            { verdict: "healthy" },
+            { verdict: "healthy" },
+            { verdict: "token-spent" },
+            { skipped: "no sidecar" },
+          ],
+        },
+        bundle: { match: false },
+        running: [{ kind: "reattest", id: "reattest-orders", step: "verify" }],
+      },
+      plain,
+    );
+    expect(text.split("\n")).toEqual([
+      "server  hung  no signing",
+      "sweep   2026-03-01T11:59:00Z (repair)",
+      "problem Key Vault bundle: 403",
+      "apps    4: 2 healthy, 1 token-spent, 1 skipped",
+      "bundle  match NO",
+      "running 1",
+      "  reattest reattest-orders step verify",
+    ]);
   });
 });
