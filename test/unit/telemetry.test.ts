@@ -1,3 +1,4 @@
+import { metrics } from "@opentelemetry/api";
 import {
   AggregationTemporality,
   InMemoryMetricExporter,
@@ -6,7 +7,7 @@ import {
 } from "@opentelemetry/sdk-metrics";
 import { afterEach, describe, expect, it } from "vitest";
 import { createFleetMetrics, gaugeValues, METRIC } from "../../shared/telemetry/fleetMetrics.js";
-import { startTelemetry } from "../../shared/telemetry/setup.js";
+import { startTelemetry, stopTelemetry } from "../../shared/telemetry/setup.js";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");
 
@@ -114,5 +115,20 @@ describe("fleet metrics through an in-memory exporter", () => {
 describe("startTelemetry", () => {
   it("does nothing without an Application Insights connection string", () => {
     expect(startTelemetry({})).toBe(false);
+    expect(metrics.getMeterProvider().constructor.name).toBe("NoopMeterProvider");
+  });
+
+  it("with one, the distro becomes the global meter provider the fleet metrics use", async () => {
+    try {
+      // An unroutable ingestion endpoint: nothing leaves the machine.
+      const started = startTelemetry({
+        APPLICATIONINSIGHTS_CONNECTION_STRING:
+          "InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=http://127.0.0.1:9/",
+      });
+      expect(started).toBe(true);
+      expect(metrics.getMeterProvider().constructor.name).not.toBe("NoopMeterProvider");
+    } finally {
+      await stopTelemetry();
+    }
   });
 });
