@@ -68,8 +68,14 @@ async function gather(
 }
 
 export function fleetHttpHandler(deps: FleetDeps) {
-  return async (_request: HttpRequest, client: DurableClient): Promise<HttpResponseInit> =>
-    json(200, redact((await gather(deps, client)).view));
+  return async (request: HttpRequest, client: DurableClient): Promise<HttpResponseInit> => {
+    // The fleet view takes no parameters; a misspelt one (a filter that does not exist) says so.
+    const unknown = [...new Set(new URL(request.url).searchParams.keys())].filter((k) => k !== "code");
+    if (unknown.length > 0) {
+      return problem(400, `Unknown query parameter(s): ${unknown.join(", ")}; GET /api/fleet takes none.`);
+    }
+    return json(200, redact((await gather(deps, client)).view));
+  };
 }
 
 const appQuerySchema = z

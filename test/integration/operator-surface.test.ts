@@ -120,6 +120,7 @@ describe("bad input on the new endpoints is a 4xx naming the problem", () => {
     ["/api/operations?bogus=1", 400, "bogus"],
     ["/api/operations?limit=500", 400, "limit"],
     ["/api/operations?kind=nope", 400, "kind"],
+    ["/api/fleet?verdict=red", 400, "verdict"],
     ["/api/fleet/Not_An_App", 400, "Not_An_App"],
     ["/api/fleet/ghost", 404, "ghost"],
     ["/api/fleet/orders?limit=0", 400, "limit"],
