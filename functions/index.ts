@@ -1,4 +1,6 @@
 // The one place that registers every function of the app (HTTP, timer, orchestration, activity).
+// Telemetry first: the Azure Monitor distro must start before the modules it instruments load.
+import "../shared/telemetry/setup.js";
 import { app } from "@azure/functions";
 import * as df from "durable-functions";
 import { registerAdminSvidActivities } from "../activities/admin-svid.js";
@@ -20,10 +22,15 @@ import { readVaultBundle } from "../shared/trust/vault.js";
 import { createWebhookAuthenticator } from "../shared/webhookAuth.js";
 import { alertsHttpHandler } from "./alerts.js";
 import { bundleRotateHttpHandler, bundleStatusHttpHandler, bundleTimerHandler } from "./bundle.js";
+import { fleetAppHttpHandler, fleetHttpHandler } from "./fleet.js";
+import { productFleetDeps } from "./fleetDeps.js";
 import { healthHandler } from "./health.js";
+import { housekeepingTimerHandler } from "./housekeeping.js";
 import { keyVaultEventsHandler } from "./keyVaultEvents.js";
 import { operationsHttpHandler } from "./operations.js";
+import { operationsListHttpHandler } from "./operationsList.js";
 import { reattestHttpHandler } from "./reattest.js";
+import { statusPageHttpHandler } from "./statusPage.js";
 
 // Validate every setting before registering anything: a misconfigured app fails at load with one
 // error naming every problem, rather than at the first request or timer.
@@ -79,6 +86,13 @@ df.app.client.http("operation", {
   handler: operationsHttpHandler(),
 });
 
+df.app.client.http("operations", {
+  route: "operations",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: operationsListHttpHandler(),
+});
+
 // ---- trust material: Key Vault's events on the bundle and admin SVID secrets nudge a rotation.
 // Event Grid calls /runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=<eventgrid_extension>.
 df.app.client.eventGrid("keyVaultEvents", {
@@ -131,4 +145,34 @@ app.http("bundleStatus", {
       return { ...status, adminSvid: { ...status.adminSvid, clientCheck: check } };
     },
   }),
+});
+
+// ---- operator surface: the fleet at a glance (the sweep writes the rows the reader reads)
+const fleetDeps = productFleetDeps(config);
+
+df.app.client.http("fleet", {
+  route: "fleet",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: fleetHttpHandler(fleetDeps),
+});
+
+df.app.client.http("fleetApp", {
+  route: "fleet/{app}",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: fleetAppHttpHandler(fleetDeps),
+});
+
+app.http("statusPage", {
+  route: "status",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: statusPageHttpHandler(),
+});
+
+// ---- housekeeping: finished durable history past the retention is purged; the ledger stays.
+df.app.client.timer("housekeepingTimer", {
+  schedule: config.schedules.housekeeping,
+  handler: housekeepingTimerHandler({ retentionDays: config.historyRetentionDays }),
 });

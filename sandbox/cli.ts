@@ -60,6 +60,12 @@ async function runScenario(
 async function runEnvironment(port: number): Promise<void> {
   const env = await startSandbox({ stateDir: join(process.cwd(), ".sandbox"), port, log: progress });
   process.stdout.write(`${env.describe()}\n`);
+  // The operator's view of this sandbox: the CLI and the status page, with the function key.
+  const key = env.host.keys.functionKeys.default ?? "";
+  process.stdout.write(
+    `  CLI              SPIRE_AUTOPILOT_URL=${env.host.url} SPIRE_AUTOPILOT_KEY=${key} npx spire-autopilot status\n` +
+      `  status page      ${env.host.url}/api/status?code=${key}\n`,
+  );
   progress("running; press Ctrl-C to stop");
   await new Promise<void>((resolveStop) => {
     const stop = () => resolveStop();

@@ -629,18 +629,27 @@ export class FunctionsHost {
     if (parts[0] !== "instances") throw new HttpError(404, `Unknown durable task endpoint /${rest}`);
     const id = parts[1];
     if (!id) {
-      if (method !== "GET") throw new HttpError(405, "Only GET lists instances");
+      if (method !== "GET" && method !== "DELETE") throw new HttpError(405, "Only GET lists instances");
       const statuses = url.searchParams.get("runtimeStatus");
       const from = url.searchParams.get("createdTimeFrom");
       const to = url.searchParams.get("createdTimeTo");
-      send(
-        200,
-        this.engine.list({
-          runtimeStatus: statuses ? (statuses.split(",") as RuntimeStatus[]) : undefined,
-          createdFrom: from ? Date.parse(from) : undefined,
-          createdTo: to ? Date.parse(to) : undefined,
-        }),
-      );
+      const filter = {
+        runtimeStatus: statuses ? (statuses.split(",") as RuntimeStatus[]) : undefined,
+        createdFrom: from ? Date.parse(from) : undefined,
+        createdTo: to ? Date.parse(to) : undefined,
+      };
+      if (method === "DELETE") {
+        // PurgeInstanceHistoryBy: the extension purges finished instances only and answers 404
+        // when none matched.
+        const n = this.engine
+          .list(filter)
+          .filter((v) => ["Completed", "Failed", "Terminated"].includes(v.runtimeStatus))
+          .reduce((sum, v) => sum + this.engine.purge(v.instanceId), 0);
+        if (n === 0) throw new HttpError(404, "No instances matched the purge filter");
+        send(200, { instancesDeleted: n });
+        return;
+      }
+      send(200, this.engine.list(filter));
       return;
     }
     const op = parts[2];

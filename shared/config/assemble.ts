@@ -55,7 +55,9 @@ export interface AppConfig {
   /** workspaceId unset: log-based checks are skipped. */
   logs: { workspaceId?: string };
   fleet: { tableName: string; tablesEndpoint?: string };
-  schedules: { healthSweep: string; bundleRotation: string };
+  schedules: { healthSweep: string; bundleRotation: string; housekeeping: string };
+  /** Finished durable instances older than this are purged (the fleet ledger is not). */
+  historyRetentionDays: number;
   alerts: { auth: AlertAuth; cooldownSeconds: number };
   /** Passed to each run in its input: orchestrations never read settings themselves. */
   reattest: { revisionTimeoutSeconds: number; verifyTimeoutSeconds: number };
@@ -145,7 +147,12 @@ export function assemble(v: Values): AppConfig {
     keyVault: { url: v.KEY_VAULT_URL, trustBundleSecretName: v.TRUST_BUNDLE_SECRET_NAME },
     logs: compact({ workspaceId: v.LOG_ANALYTICS_WORKSPACE_ID }),
     fleet: compact({ tableName: v.FLEET_TABLE_NAME, tablesEndpoint: v.FLEET_TABLES_ENDPOINT }),
-    schedules: { healthSweep: v.HEALTH_SWEEP_SCHEDULE, bundleRotation: v.BUNDLE_ROTATION_SCHEDULE },
+    schedules: {
+      healthSweep: v.HEALTH_SWEEP_SCHEDULE,
+      bundleRotation: v.BUNDLE_ROTATION_SCHEDULE,
+      housekeeping: v.HOUSEKEEPING_SCHEDULE,
+    },
+    historyRetentionDays: v.HISTORY_RETENTION_DAYS,
     alerts: { auth, cooldownSeconds: v.ALERT_COOLDOWN_SECONDS },
     reattest: {
       revisionTimeoutSeconds: v.REATTEST_REVISION_TIMEOUT_SECONDS,

@@ -276,6 +276,20 @@ export const SETTING_TABLE = {
     example: "0 */15 * * * *",
     schema: ncrontab,
   }),
+  HOUSEKEEPING_SCHEDULE: withDefault("0 30 3 * * *", {
+    group: "schedules",
+    description:
+      "NCRONTAB schedule of the purge of finished durable instance history older than HISTORY_RETENTION_DAYS (the ledger is kept)",
+    example: "0 30 3 * * *",
+    schema: ncrontab,
+  }),
+  HISTORY_RETENTION_DAYS: withDefault("30", {
+    group: "fleet",
+    description:
+      "days of finished durable instance history kept before the housekeeping timer purges it, 1-3650",
+    example: "30",
+    schema: wholeNumber(1, 3650),
+  }),
   ALERT_AUTH: withDefault("function-key", {
     group: "alerts",
     description:

@@ -90,7 +90,12 @@ describe("loadConfig: defaults", () => {
       keyVault: { url: "https://myvault.vault.azure.net/", trustBundleSecretName: "spire-trust-bundle" },
       logs: {},
       fleet: { tableName: "fleet" },
-      schedules: { healthSweep: "0 */5 * * * *", bundleRotation: "0 */15 * * * *" },
+      schedules: {
+        healthSweep: "0 */5 * * * *",
+        bundleRotation: "0 */15 * * * *",
+        housekeeping: "0 30 3 * * *",
+      },
+      historyRetentionDays: 30,
       alerts: { auth: { mode: "function-key" }, cooldownSeconds: 900 },
       reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
       endpoints: {
@@ -777,6 +782,8 @@ describe("SETTINGS", () => {
       TRUST_BUNDLE_SECRET_NAME: "spire-trust-bundle",
       FLEET_TABLE_NAME: "fleet",
       HEALTH_SWEEP_SCHEDULE: "0 */5 * * * *",
+      HOUSEKEEPING_SCHEDULE: "0 30 3 * * *",
+      HISTORY_RETENTION_DAYS: "30",
       BUNDLE_ROTATION_SCHEDULE: "0 */15 * * * *",
       ALERT_AUTH: "function-key",
       ALERT_COOLDOWN_SECONDS: "900",
