@@ -3,6 +3,8 @@ import { app } from "@azure/functions";
 import * as df from "durable-functions";
 import { registerBundleActivities } from "../activities/bundle.js";
 import { registerReattestActivities } from "../activities/reattest.js";
+import { registerSweepActivities } from "../activities/sweep.js";
+import { HEALTH_SWEEP_ORCHESTRATION, healthSweepOrchestrator } from "../orchestrations/healthSweep.js";
 import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
 import { rotateBundleOrchestrator } from "../orchestrations/rotateBundle.js";
 import { ROTATE_BUNDLE_ORCHESTRATION } from "../orchestrations/rotateBundle.start.js";
@@ -20,6 +22,7 @@ import { healthHandler } from "./health.js";
 import { keyVaultEventsHandler } from "./keyVaultEvents.js";
 import { operationsHttpHandler } from "./operations.js";
 import { reattestHttpHandler } from "./reattest.js";
+import { sweepHttpHandler, sweepTimerHandler } from "./sweep.js";
 
 // Validate every setting before registering anything: a misconfigured app fails at load with one
 // error naming every problem, rather than at the first request or timer.
@@ -110,4 +113,21 @@ app.http("bundleStatus", {
     readVault: () => readVaultBundle(getServices(config).secrets, config.keyVault.trustBundleSecretName),
     readLastRotation: async () => readLastRotation(await getServices(config).fleetTable()),
   }),
+});
+
+// ---- health sweep
+df.app.orchestration(HEALTH_SWEEP_ORCHESTRATION, healthSweepOrchestrator);
+registerSweepActivities();
+
+df.app.client.timer("healthSweepTimer", {
+  // The validated setting, as for the bundle rotation timer above.
+  schedule: config.schedules.healthSweep,
+  handler: sweepTimerHandler(config),
+});
+
+df.app.client.http("sweep", {
+  route: "sweep",
+  methods: ["POST"],
+  authLevel: "function",
+  handler: sweepHttpHandler(config),
 });

@@ -108,7 +108,7 @@ function classifyManaged(
     return { ...base, verdict: "not-deployed", reason: `no SPIRE entry for ${app.alias} or its workload` };
   }
   const logs = snapshot.logs;
-  if (!logs || !logs.complete) {
+  if (!logs?.complete) {
     return {
       ...base,
       verdict: "unknown",
