@@ -9,6 +9,7 @@ import { replicaRestart } from "./replica-restart.js";
 import { runcommandTwoHosts } from "./runcommand-two-hosts.js";
 import { runcommandWedge } from "./runcommand-wedge.js";
 import { spireBasics } from "./spire-basics.js";
+import { sweepQuiet } from "./sweep-quiet.js";
 import type { Scenario } from "./types.js";
 
 /** Every scenario the sandbox CLI knows, in the order `list` prints them. */
@@ -24,6 +25,7 @@ export const scenarios: Scenario[] = [
   multiReplica,
   caRotation,
   caReset,
+  sweepQuiet,
 ];
 
 export function findScenario(name: string): Scenario | undefined {
