@@ -1,3 +1,4 @@
+import { agentDead } from "./agent-dead.js";
 import { alertStorm } from "./alert-storm.js";
 import { caReset } from "./ca-reset-detected.js";
 import { caRotation } from "./ca-rotation.js";
@@ -26,6 +27,7 @@ export const scenarios: Scenario[] = [
   caRotation,
   caReset,
   sweepQuiet,
+  agentDead,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -1,6 +1,6 @@
 import { SandboxCredential } from "../../shared/azure/credential.js";
 import { loadConfig } from "../../shared/config.js";
-import { FLEET_STATE_PARTITION } from "../../shared/health/fleet-state.js";
+import { FLEET_EVENTS_PARTITION, FLEET_STATE_PARTITION } from "../../shared/health/fleet-state.js";
 import { createFleetTableClient } from "../../shared/services.js";
 import { type Sandbox, startSandbox } from "../environment.js";
 import { pollUntil } from "../spire/index.js";
@@ -138,3 +138,24 @@ export async function latestRevisions(sb: Sandbox, apps: readonly string[]): Pro
 }
 
 export const seconds = (ms: number) => Math.round(ms / 100) / 10;
+
+export interface VerdictEvent {
+  at: string;
+  app: string;
+  from?: string;
+  to: string;
+  reason?: string;
+  dueAt?: string;
+}
+
+/** Verdict changes the sweeps recorded, oldest first. */
+export async function verdictEvents(sb: Sandbox): Promise<VerdictEvent[]> {
+  const table = createFleetTableClient(loadConfig(sb.settings), new SandboxCredential(), sb.settings);
+  const out: VerdictEvent[] = [];
+  for await (const r of table.listEntities<Record<string, unknown>>({
+    queryOptions: { filter: `PartitionKey eq '${FLEET_EVENTS_PARTITION}'` },
+  })) {
+    out.push({ ...(r as unknown as VerdictEvent), at: String(r.rowKey).split("_")[0]! });
+  }
+  return out.sort((a, b) => a.at.localeCompare(b.at));
+}

@@ -105,6 +105,7 @@ export function verdictRows(
           from: before?.verdict,
           to: a.verdict,
           reason: a.reason.slice(0, 2000),
+          dueAt: iso(a.dueAt),
           sweepId,
         }),
       });
