@@ -9,6 +9,7 @@ import { partialUpdate } from "./partial-update.js";
 import { replicaRestart } from "./replica-restart.js";
 import { runcommandTwoHosts } from "./runcommand-two-hosts.js";
 import { runcommandWedge } from "./runcommand-wedge.js";
+import { serverHang } from "./server-hang.js";
 import { spireBasics } from "./spire-basics.js";
 import { sweepQuiet } from "./sweep-quiet.js";
 import type { Scenario } from "./types.js";
@@ -28,6 +29,7 @@ export const scenarios: Scenario[] = [
   caReset,
   sweepQuiet,
   agentDead,
+  serverHang,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

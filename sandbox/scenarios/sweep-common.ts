@@ -20,6 +20,7 @@ export const NEVER = "0 0 0 1 1 *";
 export async function startSweepSandbox(
   ctx: ScenarioContext,
   settings: Record<string, string> = {},
+  ttlSeconds = SWEEP_SVID_TTL_SECONDS,
 ): Promise<Sandbox> {
   return startSandbox({
     stateDir: ctx.workDir,
@@ -27,12 +28,12 @@ export async function startSweepSandbox(
     timeScale: 1,
     echoHost: false,
     log: (m) => ctx.log(m),
-    spireTtls: { defaultX509SvidTtl: `${SWEEP_SVID_TTL_SECONDS}s`, agentTtl: `${SWEEP_SVID_TTL_SECONDS}s` },
+    spireTtls: { defaultX509SvidTtl: `${ttlSeconds}s`, agentTtl: `${ttlSeconds}s` },
     settings: {
       HEALTH_SWEEP_SCHEDULE: NEVER,
       BUNDLE_ROTATION_SCHEDULE: NEVER,
-      WORKLOAD_X509_TTL_SECONDS: String(SWEEP_SVID_TTL_SECONDS),
-      SPIRE_AGENT_SVID_TTL_SECONDS: String(SWEEP_SVID_TTL_SECONDS),
+      WORKLOAD_X509_TTL_SECONDS: String(ttlSeconds),
+      SPIRE_AGENT_SVID_TTL_SECONDS: String(ttlSeconds),
       // The fast profile ingests at once; a few seconds cover the log follower's polling.
       LOG_INGESTION_DELAY_SECONDS: "5",
       ...settings,
