@@ -11,6 +11,7 @@ import { runcommandTwoHosts } from "./runcommand-two-hosts.js";
 import { runcommandWedge } from "./runcommand-wedge.js";
 import { serverHang } from "./server-hang.js";
 import { spireBasics } from "./spire-basics.js";
+import { sweepPartialLogs } from "./sweep-partial-logs.js";
 import { sweepQuiet } from "./sweep-quiet.js";
 import type { Scenario } from "./types.js";
 
@@ -30,6 +31,7 @@ export const scenarios: Scenario[] = [
   sweepQuiet,
   agentDead,
   serverHang,
+  sweepPartialLogs,
 ];
 
 export function findScenario(name: string): Scenario | undefined {
