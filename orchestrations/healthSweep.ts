@@ -8,6 +8,7 @@ import {
   type SweepProbeOutput,
   type SweepRecordInput,
   type SweepRestartOutput,
+  type SweepRestoreEntriesOutput,
 } from "../activities/contracts.js";
 import { call, RunFailed, stepTracker } from "./activity-call.js";
 import {
@@ -67,6 +68,8 @@ export interface HealthSweepOutput {
   /** For a restart: whether the server's roots after it are the ones before it. */
   caUnchanged?: boolean;
   serverRestarts: number;
+  /** Workload entries created again after a CA reset. */
+  entriesRestored?: number;
   reattestsStarted: number;
   actions: SweepAction[];
   deferred: Record<string, number>;
@@ -94,6 +97,7 @@ export const healthSweepOrchestrator: OrchestrationHandler = function* (context:
   let serverRestarts = 0;
   let failure: string | undefined;
   let fingerprintsAfter: string[] | undefined;
+  let entriesRestored: number | undefined;
 
   /** Starts the re-attestations paced `paceSeconds` apart, then waits for every one. */
   function* reattestAll(apps: SweepObserveOutput["plan"]["reattest"], reason: string) {
@@ -205,6 +209,14 @@ export const healthSweepOrchestrator: OrchestrationHandler = function* (context:
           `the bundle rotation after the CA reset failed: ${rotated.failure ?? rotated.outcome}`,
         );
       }
+      // A server that lost its data dir lost its entries with its CA: put the workload entries
+      // back before the agents attest, or there is nothing for them to sign.
+      const restored = yield* call<SweepRestoreEntriesOutput>(
+        context,
+        SweepActivities.sweepRestoreEntries,
+        {},
+      );
+      entriesRestored = restored.created;
       enter("reattest");
       yield* reattestAll(plan.reattest, "CA reset");
       const signed = actions.filter((a) => a.outcome === "succeeded").length;
@@ -254,6 +266,7 @@ export const healthSweepOrchestrator: OrchestrationHandler = function* (context:
     ...(serverActionOutcome ? { serverActionOutcome } : {}),
     ...(caUnchanged !== undefined ? { caUnchanged } : {}),
     serverRestarts,
+    ...(entriesRestored !== undefined ? { entriesRestored } : {}),
     reattestsStarted: actions.filter((a) => a.outcome !== "not-started").length,
     actions,
     deferred: observed?.plan.deferred ?? {},

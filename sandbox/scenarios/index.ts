@@ -10,6 +10,7 @@ import { replicaRestart } from "./replica-restart.js";
 import { runcommandTwoHosts } from "./runcommand-two-hosts.js";
 import { runcommandWedge } from "./runcommand-wedge.js";
 import { serverHang } from "./server-hang.js";
+import { serverRemoved } from "./server-removed.js";
 import { spireBasics } from "./spire-basics.js";
 import { sweepPartialLogs } from "./sweep-partial-logs.js";
 import { sweepQuiet } from "./sweep-quiet.js";
@@ -32,6 +33,7 @@ export const scenarios: Scenario[] = [
   agentDead,
   serverHang,
   sweepPartialLogs,
+  serverRemoved,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -54,6 +54,7 @@ export interface SweepRun {
     serverActionOutcome?: string;
     caUnchanged?: boolean;
     serverRestarts: number;
+    entriesRestored?: number;
     reattestsStarted: number;
     actions: Array<{ app: string; verdict: string; outcome: string; svidSigned?: unknown; failure?: string }>;
     deferred: Record<string, number>;

@@ -3,7 +3,7 @@ import type { AppHealth, AppVerdictKind, FleetHealth } from "./classify.js";
 /*
  * What a sweep does about what it found, with the issue's safety rails, as a pure decision:
  * - a hung server is restarted (never removed) and nothing is re-attested for it;
- * - a CA reset rotates the bundle and then re-attests every deployed app;
+ * - a CA reset rotates the bundle and then re-attests every managed app;
  * - per-app repairs happen only while the server is healthy, at most `budget` per sweep, never
  *   inside an app's cooldown, never on `unknown`; an unreachable server gets nothing (a person's
  *   problem: the sweep must not re-attest apps because the server is sick).
@@ -43,9 +43,12 @@ export interface PlanInput {
 
 const rank = (v: AppVerdictKind) => REPAIRABLE.indexOf(v);
 
-/** Apps a CA reset re-attests: every one the server should know (not unmanageable, not undeployed). */
-function deployed(a: AppHealth): boolean {
-  return a.verdict !== "unmanageable" && a.verdict !== "not-deployed";
+/**
+ * Apps a CA reset re-attests: every managed one. A server that lost its data dir lost its entries
+ * too, so a deployed app now looks never deployed: the two cannot be told apart, and both need it.
+ */
+function managed(a: AppHealth): boolean {
+  return a.verdict !== "unmanageable";
 }
 
 export function planRepairs(health: FleetHealth, input: PlanInput): RepairPlan {
@@ -65,7 +68,7 @@ export function planRepairs(health: FleetHealth, input: PlanInput): RepairPlan {
       return {
         serverAction: "rotate-and-reattest-all",
         reattest: health.apps
-          .filter(deployed)
+          .filter(managed)
           .map((a) => a.app)
           .sort(),
         deferred: [],

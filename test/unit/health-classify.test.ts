@@ -275,10 +275,10 @@ describe("planRepairs: the safety rails", () => {
         { serverAction: "none", reattest: [] },
       ],
       [
-        "CA reset: rotate, then every deployed app regardless of budget and cooldown",
+        "CA reset: rotate, then every managed app (a wiped server lost the entries) regardless of budget and cooldown",
         { vault: ["b".repeat(64)] },
         { mode: "repair", budget: 1, cooling: new Set(["a"]) },
-        { serverAction: "rotate-and-reattest-all", reattest: ["a", "b", "c", "d", "e"] },
+        { serverAction: "rotate-and-reattest-all", reattest: ["a", "b", "c", "d", "e", "f"] },
       ],
       [
         "partial logs: every app unknown, nothing started",
