@@ -122,11 +122,15 @@ export const healthSweepOrchestrator: OrchestrationHandler = function* (context:
     }
     status.reattestsDone = 0;
     context.df.setCustomStatus(status);
-    let waiting = pending.filter((p) => !p.task.isCompleted);
-    while (waiting.length > 0) {
-      yield context.df.Task.any(waiting.map((p) => p.task));
-      waiting = waiting.filter((p) => !p.task.isCompleted);
-      status.reattestsDone = pending.length - waiting.length;
+    // One at a time, in start order: each was scheduled above, so this only collects results
+    // (re-yielding tasks through a second Task.any lost completions on the local host).
+    for (const p of pending) {
+      try {
+        yield p.task;
+      } catch {
+        // Faulted: read below.
+      }
+      status.reattestsDone++;
       context.df.setCustomStatus(status);
     }
     for (const p of pending) {
