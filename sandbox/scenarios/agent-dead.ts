@@ -1,4 +1,5 @@
 import { deployFleet } from "./fleet.js";
+import { countTokenLeaks } from "./replica-restart.js";
 import { latestRevisions, seconds, startSweepSandbox, sweepNow, verdictEvents } from "./sweep-common.js";
 import type { Scenario } from "./types.js";
 
@@ -27,6 +28,16 @@ export const agentDead: Scenario = {
       const first = await sweepNow(sb, "repair", ctx.signal);
       ctx.log(`first sweep: ${JSON.stringify(first.output?.counts)}`);
       const before = await latestRevisions(sb, APPS);
+      const deployTokens = (
+        await Promise.all(
+          APPS.map(
+            async (a) =>
+              (
+                await sb.azure.clients().containerApps.containerApps.listSecrets(rg, a)
+              ).value?.find((x) => x.name === "join-token")?.value ?? "",
+          ),
+        )
+      ).filter(Boolean);
 
       ctx.log(`freezing the spire-agent of ${VICTIM} (its container keeps running)`);
       sb.azure.containerApps.agent(rg, VICTIM).pause();
@@ -54,6 +65,20 @@ export const agentDead: Scenario = {
         (e) => e.app === VICTIM && e.to !== "healthy" && Date.parse(e.at) >= pausedAt,
       );
       const after = await latestRevisions(sb, APPS);
+      // Join tokens (old and new) must appear nowhere the sweep writes: logs, durable state.
+      const { containerApps } = sb.azure.clients();
+      const apps = await Promise.all(APPS.map((a) => containerApps.containerApps.get(rg, a)));
+      const tokens = (
+        await Promise.all(
+          APPS.map(
+            async (a) =>
+              (
+                await containerApps.containerApps.listSecrets(rg, a)
+              ).value?.find((x) => x.name === "join-token")?.value ?? "",
+          ),
+        )
+      ).filter(Boolean);
+      const tokenLeaks = countTokenLeaks(sb, [...deployTokens, ...tokens], apps, ctx.workDir);
       const otherAppsTouched = APPS.filter((a) => a !== VICTIM && after.get(a) !== before.get(a)).length;
       const otherActions = (repairSweep?.output?.actions ?? []).filter((a) => a.app !== VICTIM).length;
       const detectedAt = detected ? Date.parse(detected.at) : undefined;
@@ -70,7 +95,9 @@ export const agentDead: Scenario = {
         victimRevisionChanged: after.get(VICTIM) !== before.get(VICTIM),
         otherAppsTouched: otherAppsTouched + otherActions,
         sweeps,
+        tokenLeaks,
         pass:
+          tokenLeaks === 0 &&
           verdict === "agent-silent" &&
           action?.verdict === "agent-silent" &&
           action.outcome === "succeeded" &&
