@@ -37,6 +37,7 @@ afterEach(async () => {
   reattestRuns.length = 0;
 });
 
+// biome-ignore lint/correctness/useYield: an orchestrator is a generator; this stub schedules nothing
 const reattestStub = function* (context: OrchestrationContext) {
   const input = context.df.getInput() as { app: string };
   reattestRuns.push(input.app);
@@ -48,6 +49,7 @@ const reattestStub = function* (context: OrchestrationContext) {
     stepSeconds: {},
   };
 };
+// biome-ignore lint/correctness/useYield: an orchestrator is a generator; this stub schedules nothing
 const rotateStub = function* () {
   return { outcome: "succeeded", action: "ca-reset" };
 };
