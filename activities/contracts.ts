@@ -184,3 +184,92 @@ export interface AdminSvidEnsureOutput {
   bundleVia?: "api" | "run-command";
   note?: string;
 }
+
+// ---- health sweep
+
+export const SweepActivities = {
+  sweepObserve: "sweepObserve",
+  sweepProbeServer: "sweepProbeServer",
+  sweepRestartServer: "sweepRestartServer",
+  sweepRecord: "sweepRecord",
+  sweepRestoreEntries: "sweepRestoreEntries",
+} as const;
+
+/** Workload entries put back after a CA reset (the server lost its datastore with its CA). */
+export interface SweepRestoreEntriesOutput {
+  created: number;
+  existed: number;
+  failed: number;
+}
+
+export type SweepModeName = "repair" | "observe";
+export type SweepServerVerdict = "healthy" | "unreachable" | "hung" | "ca-reset";
+export type SweepServerAction = "none" | "restart-server" | "rotate-and-reattest-all";
+
+export interface SweepObserveInput {
+  sweepId: string;
+  mode: SweepModeName;
+}
+
+/** One sweep's findings, compact: verdict counts and the plan, never the whole snapshot. */
+export interface SweepObserveOutput {
+  takenAt: string;
+  server: { verdict: SweepServerVerdict; reason: string };
+  /** The server's root fingerprints before anything was done: from this probe, else the last sweep's. */
+  knownFingerprints: string[];
+  appsListed: boolean;
+  managedApps: number;
+  counts: Record<string, number>;
+  /** Calls made to gather the snapshot, by kind. */
+  calls: Record<string, number>;
+  problems: string[];
+  plan: {
+    serverAction: SweepServerAction;
+    reattest: Array<{ app: string; verdict: string }>;
+    /** Apps that needed a repair and were left alone, counted by why. */
+    deferred: Record<string, number>;
+  };
+  /** Verdict changes since the last sweep (also written as events). */
+  changes: number;
+}
+
+export interface SweepProbeOutput {
+  state: "healthy" | "unreachable" | "timeout";
+  detail: string;
+  fingerprints: string[];
+}
+
+export interface SweepRestartInput {
+  sweepId: string;
+}
+export interface SweepRestartOutput {
+  /** The run-command's outcome: restarted means `docker restart` exited 0. */
+  restarted: boolean;
+  detail: string;
+}
+
+export interface SweepAction {
+  app: string;
+  action: "reattest";
+  verdict: string;
+  /** succeeded / failed (the re-attestation's outcome) or not-started (its instance was busy). */
+  outcome: string;
+  svidSigned?: boolean | "unknown";
+  failure?: string;
+}
+
+export interface SweepRecordInput {
+  sweepId: string;
+  trigger: string;
+  mode: SweepModeName;
+  startedAt: string;
+  finishedAt: string;
+  server: { verdict: SweepServerVerdict; reason: string };
+  serverAction: SweepServerAction;
+  serverActionOutcome?: string;
+  /** The server's roots after the sweep (what the next sweep compares a restart with). */
+  serverFingerprints?: string[];
+  counts: Record<string, number>;
+  calls: Record<string, number>;
+  actions: SweepAction[];
+}

@@ -6,6 +6,8 @@ import * as df from "durable-functions";
 import { registerAdminSvidActivities } from "../activities/admin-svid.js";
 import { registerBundleActivities } from "../activities/bundle.js";
 import { registerReattestActivities } from "../activities/reattest.js";
+import { registerSweepActivities } from "../activities/sweep.js";
+import { HEALTH_SWEEP_ORCHESTRATION, healthSweepOrchestrator } from "../orchestrations/healthSweep.js";
 import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
 import { rotateBundleOrchestrator } from "../orchestrations/rotateBundle.js";
 import { ROTATE_BUNDLE_ORCHESTRATION } from "../orchestrations/rotateBundle.start.js";
@@ -31,6 +33,7 @@ import { operationsHttpHandler } from "./operations.js";
 import { operationsListHttpHandler } from "./operationsList.js";
 import { reattestHttpHandler } from "./reattest.js";
 import { statusPageHttpHandler } from "./statusPage.js";
+import { sweepHttpHandler, sweepTimerHandler } from "./sweep.js";
 
 // Validate every setting before registering anything: a misconfigured app fails at load with one
 // error naming every problem, rather than at the first request or timer.
@@ -175,4 +178,21 @@ app.http("statusPage", {
 df.app.client.timer("housekeepingTimer", {
   schedule: config.schedules.housekeeping,
   handler: housekeepingTimerHandler({ retentionDays: config.historyRetentionDays }),
+});
+
+// ---- health sweep
+df.app.orchestration(HEALTH_SWEEP_ORCHESTRATION, healthSweepOrchestrator);
+registerSweepActivities();
+
+df.app.client.timer("healthSweepTimer", {
+  // The validated setting, as for the bundle rotation timer above.
+  schedule: config.schedules.healthSweep,
+  handler: sweepTimerHandler(config),
+});
+
+df.app.client.http("sweep", {
+  route: "sweep",
+  methods: ["POST"],
+  authLevel: "function",
+  handler: sweepHttpHandler(config),
 });

@@ -1,4 +1,5 @@
 import { adminSvidRotation } from "./admin-svid-rotation.js";
+import { agentDead } from "./agent-dead.js";
 import { alertStorm } from "./alert-storm.js";
 import { caReset } from "./ca-reset-detected.js";
 import { caRotation } from "./ca-rotation.js";
@@ -9,7 +10,11 @@ import { partialUpdate } from "./partial-update.js";
 import { replicaRestart } from "./replica-restart.js";
 import { runcommandTwoHosts } from "./runcommand-two-hosts.js";
 import { runcommandWedge } from "./runcommand-wedge.js";
+import { serverHang } from "./server-hang.js";
+import { serverRemoved } from "./server-removed.js";
 import { spireBasics } from "./spire-basics.js";
+import { sweepPartialLogs } from "./sweep-partial-logs.js";
+import { sweepQuiet } from "./sweep-quiet.js";
 import type { Scenario } from "./types.js";
 
 /** Every scenario the sandbox CLI knows, in the order `list` prints them. */
@@ -26,6 +31,11 @@ export const scenarios: Scenario[] = [
   caRotation,
   caReset,
   adminSvidRotation,
+  sweepQuiet,
+  agentDead,
+  serverHang,
+  sweepPartialLogs,
+  serverRemoved,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -61,6 +61,12 @@ export interface AppConfig {
   alerts: { auth: AlertAuth; cooldownSeconds: number };
   /** Passed to each run in its input: orchestrations never read settings themselves. */
   reattest: { revisionTimeoutSeconds: number; verifyTimeoutSeconds: number };
+  sweep: {
+    mode: "repair" | "observe";
+    maxRepairs?: number;
+    agentSvidTtlSeconds: number;
+    logIngestionDelaySeconds: number;
+  };
   endpoints: {
     arm: ServiceEndpoint;
     logs: ServiceEndpoint;
@@ -158,6 +164,12 @@ export function assemble(v: Values): AppConfig {
       revisionTimeoutSeconds: v.REATTEST_REVISION_TIMEOUT_SECONDS,
       verifyTimeoutSeconds: v.REATTEST_VERIFY_TIMEOUT_SECONDS,
     },
+    sweep: compact({
+      mode: v.HEALTH_SWEEP_MODE,
+      maxRepairs: v.SWEEP_MAX_REPAIRS,
+      agentSvidTtlSeconds: v.SPIRE_AGENT_SVID_TTL_SECONDS,
+      logIngestionDelaySeconds: v.LOG_INGESTION_DELAY_SECONDS,
+    }),
     endpoints: compact({
       arm: endpoint(v.ARM_ENDPOINT, v.ARM_CA_CERT_FILE),
       logs: endpoint(v.LOGS_ENDPOINT, v.LOGS_CA_CERT_FILE),

@@ -38,7 +38,8 @@ export type SettingGroup =
   | "schedules"
   | "alerts"
   | "reattest"
-  | "endpoints";
+  | "endpoints"
+  | "sweep";
 
 type Presence = "required" | "default" | "optional";
 
@@ -361,6 +362,34 @@ export const SETTING_TABLE = {
     schema: url(["https:"]),
   }),
   AUTHORITY_CA_CERT_FILE: caFileSetting("AUTHORITY_HOST"),
+  HEALTH_SWEEP_MODE: withDefault("repair", {
+    group: "sweep",
+    description:
+      "what a scheduled health sweep does about what it finds: repair (restart a hung server, re-attest broken apps within the safety rails) or observe (record verdicts only)",
+    example: "observe",
+    schema: z.enum(["repair", "observe"], PLAIN),
+  }),
+  SWEEP_MAX_REPAIRS: optional({
+    group: "sweep",
+    description:
+      "most apps one health sweep re-attests, a whole number from 1 to 10000; unset: a fifth of the managed fleet, at least 1",
+    example: "20",
+    schema: wholeNumber(1, 10000),
+  }),
+  SPIRE_AGENT_SVID_TTL_SECONDS: withDefault("3600", {
+    group: "sweep",
+    description:
+      "the SPIRE server's agent SVID lifetime (agent_ttl, else default_x509_svid_ttl) in seconds, a whole number from 60 to 604800: the sweep finds a silent agent by its missed renewal at 60 % of it",
+    example: "3600",
+    schema: wholeNumber(60, 604800),
+  }),
+  LOG_INGESTION_DELAY_SECONDS: withDefault("300", {
+    group: "sweep",
+    description:
+      "how late a log line may reach Log Analytics, in seconds, a whole number from 0 to 3600: the sweep waits this long past a renewal's due time before calling it stalled",
+    example: "300",
+    schema: wholeNumber(0, 3600),
+  }),
 };
 
 type Table = typeof SETTING_TABLE;

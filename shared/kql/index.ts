@@ -9,6 +9,7 @@ export const KQL_QUERIES = [
   "workload-svid-signed",
   "agent-attestation-failures",
   "spire-server-log-level",
+  "health-sweep",
 ] as const;
 
 export type KqlQueryName = (typeof KQL_QUERIES)[number];

@@ -98,6 +98,7 @@ describe("loadConfig: defaults", () => {
       historyRetentionDays: 30,
       alerts: { auth: { mode: "function-key" }, cooldownSeconds: 900 },
       reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
+      sweep: { mode: "repair", agentSvidTtlSeconds: 3600, logIngestionDelaySeconds: 300 },
       endpoints: {
         arm: { url: "https://management.azure.com" },
         logs: { url: "https://api.loganalytics.azure.com/v1" },
@@ -793,6 +794,9 @@ describe("SETTINGS", () => {
       ARM_ENDPOINT: "https://management.azure.com",
       LOGS_ENDPOINT: "https://api.loganalytics.azure.com/v1",
       KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: "false",
+      HEALTH_SWEEP_MODE: "repair",
+      SPIRE_AGENT_SVID_TTL_SECONDS: "3600",
+      LOG_INGESTION_DELAY_SECONDS: "300",
     });
   });
 

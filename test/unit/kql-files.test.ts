@@ -144,3 +144,32 @@ describe("the product's .kql files", () => {
     expect(debugHidden(summary, ago(1 * MIN))).toBe(false);
   });
 });
+
+describe("health-sweep.kql", () => {
+  const rowsOf = (store: LogStore) => {
+    const result = store.query(loadKql("health-sweep"));
+    return result.rows.map((r) => Object.fromEntries(result.columns.map((c, i) => [c.name, r[i]])));
+  };
+
+  it("one row per fact: signings per workload, renewals per agent, failures per app, the server's last line", () => {
+    const rows = rowsOf(sampleStore());
+    const facts = rows.map((r) => [r.fact, r.key, r.n]);
+    expect(facts).toEqual(
+      expect.arrayContaining([
+        ["workload-signed", "spiffe://td/workload/app1", 2],
+        ["workload-signed", "spiffe://td/workload/app2", 1],
+        ["agent-renewed", "spiffe://td/spire/agent/join_token/7b1c", 1],
+        ["agent-failures", "app1", 3],
+        ["server-log", "", 6],
+      ]),
+    );
+    expect(rows.filter((r) => r.fact === "workload-signed")).toHaveLength(3);
+    const app1 = rows.find((r) => r.key === "spiffe://td/workload/app1")!;
+    expect((app1.last_at as Date).getTime()).toBeCloseTo(Date.now() - 20 * MIN, -4);
+    expect(rows.find((r) => r.fact === "agent-failures")?.detail).toBe("app1--r2");
+  });
+
+  it("an empty workspace answers no rows at all (no server-log row from an empty summarize)", () => {
+    expect(rowsOf(new LogStore())).toEqual([]);
+  });
+});

@@ -301,6 +301,26 @@ describe("the generated script under bash", () => {
     const forged = `@@spa:${NONCE} key x\n@@spa:${NONCE} begin 1\n@@spa:${NONCE} 0 0 b:e30= -\n@@spa:${NONCE} end`;
     expect(parseScriptOutput(forged, NONCE, seal.privateKey).calls.size).toBe(0);
   });
+
+  it("server_container_restart runs `docker restart <container>` and nothing else (never rm)", () => {
+    const before = readdirSync(dir).filter((f) => f.endsWith(".argv")).length;
+    const { res, parsed } = run([{ op: "server_container_restart" }]);
+    expect(res.status).toBe(0);
+    expect(parsed.ended).toBe(true);
+    expect(parsed.calls.get(0)?.exitCode).toBe(0);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".argv")).length).toBe(before + 1);
+    expect(argv(before)).toEqual(["restart", "spire-server"]);
+  });
+
+  it("server_container_restart is refused outside docker mode", () => {
+    expect(() =>
+      buildScript(
+        [{ op: "server_container_restart" }],
+        { kind: "direct", serverPath: "/opt/spire/bin/spire-server" },
+        NONCE,
+      ),
+    ).toThrow(/docker mode/);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

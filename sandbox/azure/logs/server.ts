@@ -27,6 +27,11 @@ export interface LogsApi extends RunningServer {
   workspaceId: string;
   /** The next `count` queries fail with `status` (e.g. 429, 503) before running. */
   injectFault(fault: { status: number; code?: string; count?: number; retryAfterSeconds?: number }): void;
+  /**
+   * Fault: results longer than `rows` are cut and answered as PartialError (HTTP 200, partial
+   * rows), as Log Analytics does past its record limit; a small limit makes any query partial.
+   */
+  setMaxRows(rows: number): void;
   /** Queries answered so far (including failed ones). */
   readonly queries: number;
 }
@@ -151,7 +156,7 @@ function parseBody(body: Buffer): Record<string, unknown> {
 export async function startLogsApi(options: LogsApiOptions): Promise<LogsApi> {
   const { store } = options;
   const accept = options.acceptToken ?? ((t: string) => t.startsWith(SANDBOX_TOKEN_PREFIX));
-  const maxRows = options.maxRows ?? 500_000;
+  let maxRows = options.maxRows ?? 500_000;
   const faults: { status: number; code: string; count: number; retryAfterSeconds?: number }[] = [];
   let queries = 0;
 
@@ -277,6 +282,9 @@ export async function startLogsApi(options: LogsApiOptions): Promise<LogsApi> {
     ...server,
     endpoint: `${server.url}/v1`,
     workspaceId: store.workspaceId,
+    setMaxRows(rows) {
+      maxRows = rows;
+    },
     injectFault(fault) {
       faults.push({
         status: fault.status,

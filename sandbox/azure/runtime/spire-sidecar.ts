@@ -251,6 +251,7 @@ class Sidecar implements RunningContainer {
           serialNumber: s.serialNumber,
           notBefore: s.notBefore,
           notAfter: s.notAfter,
+          certChainDer: s.certChainDer,
         }));
       },
     };

@@ -46,7 +46,9 @@ export interface AgentProcessControl {
   /** The agent's Workload API socket on the host. */
   readonly workloadSocketPath: string | undefined;
   /** X509-SVIDs its Workload API serves to a caller with this process's uid. */
-  svids(): Promise<{ spiffeId: string; serialNumber: string; notBefore: Date; notAfter: Date }[]>;
+  svids(): Promise<
+    { spiffeId: string; serialNumber: string; notBefore: Date; notAfter: Date; certChainDer: Buffer[] }[]
+  >;
 }
 
 export interface RunningContainer {

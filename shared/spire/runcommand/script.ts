@@ -51,7 +51,13 @@ export type CliCall =
    * made with sealed output (the adapter refuses otherwise). `ttlSeconds` becomes a Go duration.
    */
   | { op: "x509_mint"; spiffeId: string; ttlSeconds: number }
-  | { op: "healthcheck" };
+  | { op: "healthcheck" }
+  /**
+   * `docker restart <container>`: the health sweep's repair of a hung server (#23). Restart keeps
+   * the container and its data dir (datastore, CA keys); the product never runs `docker rm`.
+   * Docker mode only.
+   */
+  | { op: "server_container_restart" };
 
 export type ExecMode =
   /** The seed deployment: `docker exec -i <container> <serverPath> ...` on the VM. */
@@ -187,6 +193,10 @@ export function buildScript(
         break;
       case "healthcheck":
         line = run("healthcheck", []);
+        break;
+      case "server_container_restart":
+        if (exec.kind !== "docker") throw new Error("the server runs in a container only in docker mode");
+        line = `\${L[@]+"\${L[@]}"} docker restart "\${${P}_CONTAINER}" </dev/null >"$T/o" 2>"$T/e"`;
         break;
     }
     lines.push(`# ${i}: ${call.op}`, line, `emit ${i} $?`);

@@ -1,0 +1,281 @@
+import type * as df from "durable-functions";
+import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
+import {
+  type SweepAction,
+  SweepActivities,
+  type SweepModeName,
+  type SweepObserveOutput,
+  type SweepProbeOutput,
+  type SweepRecordInput,
+  type SweepRestartOutput,
+  type SweepRestoreEntriesOutput,
+} from "../activities/contracts.js";
+import { call, RunFailed, stepTracker } from "./activity-call.js";
+import {
+  REATTEST_ORCHESTRATION,
+  type ReattestInput,
+  type ReattestOutput,
+  reattestInstanceId,
+} from "./reattest.js";
+import { ROTATE_BUNDLE_ORCHESTRATION, type RotateBundleInput } from "./rotateBundle.start.js";
+
+/*
+ * One health sweep: observe (snapshot → verdicts → fleet table, in one activity) → act on the
+ * plan with the safety rails → record. A singleton (healthSweep.start.ts): a sweep that is still
+ * repairing when the next tick comes is joined, not doubled. Deterministic: time only from
+ * currentUtcDateTime, waits only through durable timers.
+ */
+
+export const HEALTH_SWEEP_ORCHESTRATION = "healthSweep";
+export const HEALTH_SWEEP_INSTANCE_ID = "health-sweep";
+
+export interface HealthSweepInput {
+  trigger: "timer" | "http";
+  mode: SweepModeName;
+  /** Passed by the starter from settings (orchestrations never read them). */
+  reattestTiming: NonNullable<ReattestInput["timing"]>;
+  /**
+   * Seconds between starting two re-attestations: SPIRE's node attestation rate limit is 1 per
+   * second per source IP, and every re-attested agent attests from the same environment.
+   */
+  paceSeconds: number;
+  /** How long a restarted server has to come back healthy, and how often to look. */
+  restartWaitSeconds: number;
+  restartPollSeconds: number;
+}
+
+export type HealthSweepStep = "observe" | "restart-server" | "rotate-bundle" | "reattest" | "record" | "done";
+
+export interface HealthSweepStatus {
+  step: HealthSweepStep;
+  mode: SweepModeName;
+  startedAt: string;
+  stepSeconds: Record<string, number>;
+  server?: string;
+  reattestsStarted?: number;
+  reattestsDone?: number;
+}
+
+export interface HealthSweepOutput {
+  sweepId: string;
+  mode: SweepModeName;
+  server: SweepObserveOutput["server"];
+  counts: Record<string, number>;
+  calls: Record<string, number>;
+  problems: string[];
+  serverAction: SweepObserveOutput["plan"]["serverAction"];
+  serverActionOutcome?: string;
+  /** For a restart: whether the server's roots after it are the ones before it. */
+  caUnchanged?: boolean;
+  serverRestarts: number;
+  /** Workload entries created again after a CA reset. */
+  entriesRestored?: number;
+  reattestsStarted: number;
+  actions: SweepAction[];
+  deferred: Record<string, number>;
+  stepSeconds: Record<string, number>;
+  failure?: string;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+export const healthSweepOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = context.df.getInput() as HealthSweepInput;
+  const startedAt = context.df.currentUtcDateTime;
+  const sweepId = `${context.df.instanceId}@${startedAt.toISOString()}`;
+  const status: HealthSweepStatus = {
+    step: "observe",
+    mode: input.mode,
+    startedAt: startedAt.toISOString(),
+    stepSeconds: {},
+  };
+  const enter = stepTracker<HealthSweepStep>(context, status);
+  const actions: SweepAction[] = [];
+  let serverActionOutcome: string | undefined;
+  let caUnchanged: boolean | undefined;
+  let serverRestarts = 0;
+  let failure: string | undefined;
+  let fingerprintsAfter: string[] | undefined;
+  let entriesRestored: number | undefined;
+
+  /** Starts the re-attestations paced `paceSeconds` apart, then waits for every one. */
+  function* reattestAll(apps: SweepObserveOutput["plan"]["reattest"], reason: string) {
+    const pending: Array<{ app: string; verdict: string; task: df.Task }> = [];
+    for (const [i, { app, verdict }] of apps.entries()) {
+      const reattest: ReattestInput = {
+        app,
+        trigger: "sweep",
+        reason: `${reason}: ${verdict}`,
+        timing: input.reattestTiming,
+      };
+      const task = context.df.callSubOrchestrator(REATTEST_ORCHESTRATION, reattest, reattestInstanceId(app));
+      pending.push({ app, verdict, task });
+      if (i < apps.length - 1) {
+        // Yielding both schedules the child now and resumes after the pace, whichever is first.
+        const pace = context.df.createTimer(
+          new Date(context.df.currentUtcDateTime.getTime() + input.paceSeconds * 1000),
+        );
+        yield context.df.Task.any([task, pace]);
+      }
+      status.reattestsStarted = pending.length;
+    }
+    status.reattestsDone = 0;
+    context.df.setCustomStatus(status);
+    // One at a time, in start order: each was scheduled above, so this only collects results
+    // (re-yielding tasks through a second Task.any lost completions on the local host).
+    for (const p of pending) {
+      try {
+        yield p.task;
+      } catch {
+        // Faulted: read below.
+      }
+      status.reattestsDone++;
+      context.df.setCustomStatus(status);
+    }
+    for (const p of pending) {
+      if (p.task.isFaulted) {
+        // Its instance was busy (an alert's re-attestation is running): that run is the repair.
+        actions.push({
+          app: p.app,
+          action: "reattest",
+          verdict: p.verdict,
+          outcome: "not-started",
+          failure: String(
+            (p.task.result as Error | undefined)?.message ?? "the sub-orchestration failed",
+          ).slice(0, 500),
+        });
+        continue;
+      }
+      const out = p.task.result as ReattestOutput;
+      actions.push({
+        app: p.app,
+        action: "reattest",
+        verdict: p.verdict,
+        outcome: out.outcome,
+        ...(out.checks?.svidSigned !== undefined ? { svidSigned: out.checks.svidSigned } : {}),
+        ...(out.failure ? { failure: out.failure.slice(0, 500) } : {}),
+      });
+    }
+  }
+
+  let observed: SweepObserveOutput | undefined;
+  try {
+    observed = yield* call<SweepObserveOutput>(context, SweepActivities.sweepObserve, {
+      sweepId,
+      mode: input.mode,
+    });
+    status.server = observed.server.verdict;
+    const plan = observed.plan;
+
+    if (plan.serverAction === "restart-server") {
+      enter("restart-server");
+      const restart = yield* call<SweepRestartOutput>(context, SweepActivities.sweepRestartServer, {
+        sweepId,
+      });
+      serverRestarts = restart.restarted ? 1 : 0;
+      const deadline = context.df.currentUtcDateTime.getTime() + input.restartWaitSeconds * 1000;
+      let probe: SweepProbeOutput | undefined;
+      while (restart.restarted) {
+        probe = yield* call<SweepProbeOutput>(context, SweepActivities.sweepProbeServer, {});
+        if (probe.state === "healthy" || context.df.currentUtcDateTime.getTime() >= deadline) break;
+        yield context.df.createTimer(
+          new Date(context.df.currentUtcDateTime.getTime() + input.restartPollSeconds * 1000),
+        );
+      }
+      if (probe?.state === "healthy") {
+        fingerprintsAfter = probe.fingerprints;
+        // A restart keeps the data dir, so the CA must be the one from before: anything else is a
+        // reset the next sweep will see (and repair) as one, never something a restart explains.
+        caUnchanged =
+          observed.knownFingerprints.length === 0
+            ? undefined
+            : sameSet(observed.knownFingerprints, probe.fingerprints);
+        serverActionOutcome = `restarted; healthy again; CA ${caUnchanged === false ? "CHANGED" : "unchanged"}`;
+      } else {
+        serverActionOutcome = restart.restarted
+          ? `restarted but not healthy within ${input.restartWaitSeconds} s: ${probe?.detail ?? "no answer"}`
+          : `restart failed: ${restart.detail}`;
+      }
+    } else if (plan.serverAction === "rotate-and-reattest-all") {
+      enter("rotate-bundle");
+      const rotation: RotateBundleInput = {
+        trigger: "sweep",
+        reason: `health sweep: ${observed.server.reason}`,
+      };
+      const rotated = (yield context.df.callSubOrchestrator(
+        ROTATE_BUNDLE_ORCHESTRATION,
+        rotation,
+        `${context.df.instanceId}-rotate-bundle`,
+      )) as { outcome: string; action?: string; failure?: string };
+      if (rotated.outcome !== "succeeded") {
+        throw new RunFailed(
+          `the bundle rotation after the CA reset failed: ${rotated.failure ?? rotated.outcome}`,
+        );
+      }
+      // A server that lost its data dir lost its entries with its CA: put the workload entries
+      // back before the agents attest, or there is nothing for them to sign.
+      const restored = yield* call<SweepRestoreEntriesOutput>(
+        context,
+        SweepActivities.sweepRestoreEntries,
+        {},
+      );
+      entriesRestored = restored.created;
+      enter("reattest");
+      yield* reattestAll(plan.reattest, "CA reset");
+      const signed = actions.filter((a) => a.outcome === "succeeded").length;
+      serverActionOutcome = `bundle ${rotated.action ?? "rotated"}; ${signed} of ${plan.reattest.length} apps re-attested`;
+    } else if (plan.reattest.length > 0) {
+      enter("reattest");
+      yield* reattestAll(plan.reattest, "health sweep");
+    }
+  } catch (err) {
+    if (!(err instanceof RunFailed)) throw err;
+    failure = err.message;
+  }
+
+  enter("record");
+  const finishedAt = context.df.currentUtcDateTime.toISOString();
+  const server = observed?.server ?? { verdict: "unreachable" as const, reason: failure ?? "not observed" };
+  const record: SweepRecordInput = {
+    sweepId,
+    trigger: input.trigger,
+    mode: input.mode,
+    startedAt: startedAt.toISOString(),
+    finishedAt,
+    server,
+    serverAction: observed?.plan.serverAction ?? "none",
+    ...(serverActionOutcome ? { serverActionOutcome } : {}),
+    ...(fingerprintsAfter || observed?.knownFingerprints
+      ? { serverFingerprints: fingerprintsAfter ?? observed?.knownFingerprints }
+      : {}),
+    counts: observed?.counts ?? {},
+    calls: observed?.calls ?? {},
+    actions,
+  };
+  try {
+    yield* call(context, SweepActivities.sweepRecord, record);
+  } catch (err) {
+    failure = [failure, `fleet table not updated: ${(err as Error).message}`].filter(Boolean).join("; ");
+  }
+  enter("done");
+  const output: HealthSweepOutput = {
+    sweepId,
+    mode: input.mode,
+    server,
+    counts: observed?.counts ?? {},
+    calls: observed?.calls ?? {},
+    problems: observed?.problems ?? [],
+    serverAction: observed?.plan.serverAction ?? "none",
+    ...(serverActionOutcome ? { serverActionOutcome } : {}),
+    ...(caUnchanged !== undefined ? { caUnchanged } : {}),
+    serverRestarts,
+    ...(entriesRestored !== undefined ? { entriesRestored } : {}),
+    reattestsStarted: actions.filter((a) => a.outcome !== "not-started").length,
+    actions,
+    deferred: observed?.plan.deferred ?? {},
+    stepSeconds: status.stepSeconds,
+    ...(failure ? { failure } : {}),
+  };
+  return output;
+};

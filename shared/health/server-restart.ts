@@ -1,0 +1,57 @@
+import { blobOutputStore, runCommandVmLock } from "../azure/runcommand-storage.js";
+import { armRunCommandsClient } from "../azure/runcommands.js";
+import { PermanentError } from "../errors.js";
+import type { Logger } from "../logging.js";
+import { createHostBlobServiceClient, type Services } from "../services.js";
+import { RunCommandExecutor } from "../spire/runcommand/executor.js";
+
+/*
+ * The hung server's repair (#23): `docker restart` of the SPIRE server's container on its VM, as
+ * one managed run-command under the VM's lock (the same blob lease the run-command SPIRE adapter
+ * takes, so it never overlaps another run-command on the VM). Restart keeps the container and its
+ * data dir; nothing here can remove either.
+ */
+
+export async function restartServerContainer(
+  s: Services,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ restarted: boolean; detail: string }> {
+  const { spire } = s.config;
+  const vmRef = spire.vm;
+  if (!vmRef) {
+    throw new PermanentError(
+      "NoServerVm",
+      "restarting a hung SPIRE server needs its VM: set SPIRE_VM_RESOURCE_GROUP and SPIRE_VM_NAME",
+    );
+  }
+  const vm = await s.compute.virtualMachines.get(vmRef.resourceGroup, vmRef.name);
+  const storage = createHostBlobServiceClient(s.credential, env);
+  const executor = new RunCommandExecutor({
+    client: armRunCommandsClient(s.compute),
+    resourceGroup: vmRef.resourceGroup,
+    vmName: vmRef.name,
+    location: vm.location,
+    exec: { kind: "docker", container: spire.serverContainer, serverPath: "/opt/spire/bin/spire-server" },
+    timeoutSeconds: spire.runCommand.timeoutSeconds,
+    cooldownMs: spire.runCommand.cooldownSeconds * 1000,
+    lock: runCommandVmLock(storage, vmRef, { logger: log }),
+    outputStore: blobOutputStore({
+      service: storage,
+      vmName: vmRef.name,
+      sasMinutes: Math.ceil(spire.runCommand.timeoutSeconds / 60) + 15,
+    }),
+    namePrefix: "spire-autopilot-sweep",
+    logger: log,
+  });
+  try {
+    const [out] = await executor.runCalls([{ op: "server_container_restart" }]);
+    if (!out) return { restarted: false, detail: "the run-command gave no output for docker restart" };
+    const text = (out.exitCode === 0 ? out.stdout : out.stderr).trim().slice(0, 500);
+    return out.exitCode === 0
+      ? { restarted: true, detail: `docker restart ${spire.serverContainer}: ${text || "ok"}` }
+      : { restarted: false, detail: `docker restart exited ${out.exitCode}: ${text}` };
+  } finally {
+    await executor.close();
+  }
+}
