@@ -41,6 +41,8 @@ export function neverAttestedSpec(sb: Sandbox, name: string): ContainerApp {
     .filter((e) => e.name !== "SPIRE_TRUST_BUNDLE")
     .map((e) => (e.name === "JOIN_TOKEN" ? { name: "JOIN_TOKEN", value: "" } : e));
   spec.configuration = { activeRevisionsMode: "Single" };
+  // Its first revision gets a random name, so any later suffix (a deploy's, "v1") is new (#9).
+  delete spec.template!.revisionSuffix;
   return spec;
 }
 
