@@ -7,6 +7,7 @@ const TOKEN_URL = "https://vault1.vault.azure.net/secrets/join-token-budget/0123
 function app(): ContainerApp {
   return {
     name: "budget",
+    location: "eastus",
     configuration: { activeRevisionsMode: "Single", secrets: [{ name: "spire-join-token" }] },
     template: {
       containers: [
@@ -37,7 +38,7 @@ describe("buildReattestSpec for a deploy (token by Key Vault reference, image ch
     expect(JSON.stringify(out)).not.toContain("old-spent-token");
   });
 
-  it.each([
+  it.each<{ images: Record<string, string>; expect: string[] }>([
     {
       images: { budget: "acr.azurecr.io/budget:1.5" },
       expect: ["acr.azurecr.io/budget:1.5", "acr.azurecr.io/spire-agent:1.15.3"],
