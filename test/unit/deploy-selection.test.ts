@@ -67,7 +67,13 @@ describe("selectDeploy", () => {
     expect(r.value.keep).toEqual(["broken"]);
   });
 
-  it.each([
+  it.each<{
+    name: string;
+    requested?: string[];
+    images?: Record<string, Record<string, string>>;
+    status: number;
+    error: RegExp;
+  }>([
     { name: "unknown app", requested: ["nope"], images: undefined, status: 404, error: /does not exist/ },
     { name: "unmanaged app", requested: ["plain"], images: undefined, status: 404, error: /not managed/ },
     { name: "unusable app", requested: ["broken"], images: undefined, status: 422, error: /cannot be/ },
