@@ -34,6 +34,13 @@ export interface ReattestInput {
    * settings); absent fields, as in runs started before they were settings, take DEFAULT_TIMING.
    */
   timing?: Partial<ReattestTiming>;
+  /**
+   * From a deploy: the token it created for this app (a Key Vault secret URL and the token's
+   * SHA-256, never the token) and the images to change, both in the one PUT. Absent, the run
+   * mints its own token as ever.
+   */
+  token?: { secretUrl: string; tokenSha256: string };
+  images?: Record<string, string>;
 }
 
 export interface ReattestTiming {
@@ -137,6 +144,8 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
     applied = yield* call<ApplyTokenOutput>(context, Activities.reattestApplyToken, {
       app: input.app,
       runId,
+      ...(input.token && { token: input.token }),
+      ...(input.images && Object.keys(input.images).length > 0 && { images: input.images }),
     });
     status.revisionName = applied.revisionName;
 
