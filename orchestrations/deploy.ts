@@ -1,4 +1,3 @@
-import type * as df from "durable-functions";
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
 import {
   DeployActivities,
@@ -268,15 +267,12 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
   for (const t of found.targets) if (!tokens.has(t.name)) markFailed(t.name, "no join token was created");
   for (const t of queue) status.apps[t.name] = "queued";
   context.df.setCustomStatus(status);
-  const running = new Map<df.Task, DeployTarget>();
-  let started = 0;
-  while (queue.length > 0 || running.size > 0) {
-    while (queue.length > 0 && running.size < input.maxParallel) {
-      if (started > 0 && input.startSpacingSeconds > 0) {
-        const next = context.df.currentUtcDateTime.getTime() + input.startSpacingSeconds * 1000;
-        yield context.df.createTimer(new Date(next));
-      }
-      const t = queue.shift()!;
+  // Waves of at most maxParallel, each child told to wait its place in the wave's stagger before
+  // its PUT (a durable timer of its own), so the wave starts in one step and attestations arrive
+  // startSpacingSeconds apart.
+  while (queue.length > 0) {
+    const wave = queue.splice(0, input.maxParallel);
+    const tasks = wave.map((t, place) => {
       const token = tokens.get(t.name)!;
       const child: ReattestInput = {
         app: t.name,
@@ -285,47 +281,30 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
         timing: input.reattestTiming,
         token: { secretUrl: token.secretUrl, tokenSha256: token.tokenSha256 },
         ...(Object.keys(t.images).length > 0 && { images: t.images }),
+        ...(place > 0 &&
+          input.startSpacingSeconds > 0 && { startDelaySeconds: place * input.startSpacingSeconds }),
       };
-      running.set(
-        context.df.callSubOrchestrator(REATTEST_ORCHESTRATION, child, reattestInstanceId(t.name)),
-        t,
-      );
       status.apps[t.name] = "reattesting";
-      context.df.setCustomStatus(status);
-      started++;
-    }
-    const winner = (yield context.df.Task.any([...running.keys()])) as df.Task;
-    const t = running.get(winner)!;
-    running.delete(winner);
-    if (winner.isFaulted) {
-      markFailed(
-        t.name,
-        `its re-attestation did not run: ${firstLine(winner.result)} (a re-attestation of it may be running)`,
-      );
-    } else {
-      const out = winner.result as ReattestOutput;
-      // Verify: the child's check is that the new agent attested and the workload SVID was
-      // signed after the child started, which is after this deploy started.
-      const verified =
-        out.outcome === "succeeded" && out.checks?.agentAttested === true && out.checks.svidSigned !== false;
-      if (verified) {
-        outcomes.set(t.name, {
-          app: t.name,
-          outcome: "succeeded",
-          reason:
-            out.checks?.svidSigned === true
-              ? "attested; workload SVID signed"
-              : `attested; ${out.checks?.svidNote ?? "SVID signing not checked"}`,
-          ...(out.revisionName && { revisionName: out.revisionName }),
-        });
-        status.apps[t.name] = "succeeded";
-        totals.imagesChanged += Object.keys(t.images).length;
-      } else {
-        markFailed(t.name, out.failure ?? "not verified", out.revisionName);
-      }
-    }
-    status.appsDone++;
+      return context.df.callSubOrchestrator(REATTEST_ORCHESTRATION, child, reattestInstanceId(t.name));
+    });
     context.df.setCustomStatus(status);
+    try {
+      yield context.df.Task.all(tasks);
+    } catch {
+      // A child that could not start (its app's re-attestation is running) fails the whole wait
+      // at once; the others still run, so each is waited for on its own below.
+    }
+    for (const [n, task] of tasks.entries()) {
+      const t = wave[n]!;
+      let out: ReattestOutput | undefined;
+      let error: unknown;
+      try {
+        out = (yield task) as ReattestOutput;
+      } catch (err) {
+        error = err;
+      }
+      settle(t, out, error);
+    }
   }
 
   // Verification ran in each child (aggregated per app above); the steps stay in the status so a
@@ -333,6 +312,37 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
   enter("verify");
   enter("record");
   return finish();
+
+  function settle(t: DeployTarget, out: ReattestOutput | undefined, error: unknown) {
+    if (!out) {
+      markFailed(
+        t.name,
+        `its re-attestation did not run: ${firstLine(error)} (a re-attestation of it may be running)`,
+      );
+    } else if (
+      out.outcome === "succeeded" &&
+      out.checks?.agentAttested === true &&
+      out.checks.svidSigned !== false
+    ) {
+      // Verify: the child checked that the new agent attested and the workload SVID was signed
+      // after the child started, which is after this deploy started.
+      outcomes.set(t.name, {
+        app: t.name,
+        outcome: "succeeded",
+        reason:
+          out.checks?.svidSigned === true
+            ? "attested; workload SVID signed"
+            : `attested; ${out.checks?.svidNote ?? "SVID signing not checked"}`,
+        ...(out.revisionName && { revisionName: out.revisionName }),
+      });
+      status.apps[t.name] = "succeeded";
+      totals.imagesChanged += Object.keys(t.images).length;
+    } else {
+      markFailed(t.name, out.failure ?? "not verified", out.revisionName);
+    }
+    status.appsDone++;
+    context.df.setCustomStatus(status);
+  }
 
   function markFailed(app: string, reason: string, revisionName?: string) {
     outcomes.set(app, { app, outcome: "failed", reason, ...(revisionName && { revisionName }) });

@@ -41,6 +41,8 @@ export interface ReattestInput {
    */
   token?: { secretUrl: string; tokenSha256: string };
   images?: Record<string, string>;
+  /** A deploy staggers its apps' attestations: wait this long (durable timer) before the PUT. */
+  startDelaySeconds?: number;
 }
 
 export interface ReattestTiming {
@@ -141,6 +143,11 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
     prepared = yield* call<PrepareOutput>(context, Activities.reattestPrepare, { app: input.app });
 
     enter("apply");
+    if (input.startDelaySeconds && input.startDelaySeconds > 0) {
+      yield context.df.createTimer(
+        new Date(context.df.currentUtcDateTime.getTime() + input.startDelaySeconds * 1000),
+      );
+    }
     applied = yield* call<ApplyTokenOutput>(context, Activities.reattestApplyToken, {
       app: input.app,
       runId,
