@@ -120,7 +120,7 @@ app.http("bundleStatus", {
 df.app.orchestration(DEPLOY_ORCHESTRATION, deployOrchestrator);
 registerDeployActivities();
 
-df.app.client.http("deploy", {
+df.app.client.http("deployHttp", {
   route: "deploy",
   methods: ["POST"],
   authLevel: "function",

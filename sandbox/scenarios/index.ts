@@ -1,6 +1,7 @@
 import { alertStorm } from "./alert-storm.js";
 import { caReset } from "./ca-reset-detected.js";
 import { caRotation } from "./ca-rotation.js";
+import { deploy } from "./deploy.js";
 import { hostResume } from "./host-resume.js";
 import { logsAlert } from "./logs-alert.js";
 import { multiReplica } from "./multi-replica.js";
@@ -24,6 +25,7 @@ export const scenarios: Scenario[] = [
   multiReplica,
   caRotation,
   caReset,
+  deploy,
 ];
 
 export function findScenario(name: string): Scenario | undefined {
