@@ -131,7 +131,7 @@ describe("deploy orchestration (replayed by durable-functions, activities stubbe
       skipped: 1,
       entriesCreated: 3,
       entriesDeleted: 1,
-      tokens: 3,
+      tokenCount: 3,
       imagesChanged: 1,
     });
     expect(harness.callsOf("deployServerHealth")).toHaveLength(2);
