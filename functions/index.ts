@@ -2,11 +2,14 @@
 import { app } from "@azure/functions";
 import * as df from "durable-functions";
 import { registerBundleActivities } from "../activities/bundle.js";
+import { registerDeployActivities } from "../activities/deploy.js";
 import { registerReattestActivities } from "../activities/reattest.js";
+import { DEPLOY_ORCHESTRATION, deployOrchestrator } from "../orchestrations/deploy.js";
 import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
 import { rotateBundleOrchestrator } from "../orchestrations/rotateBundle.js";
 import { ROTATE_BUNDLE_ORCHESTRATION } from "../orchestrations/rotateBundle.start.js";
 import { loadConfig } from "../shared/config.js";
+import { discoverApps } from "../shared/containerapp/discover.js";
 import { lookupApp } from "../shared/containerapp/lookup.js";
 import { keyVaultEventScope } from "../shared/keyVaultEvents.js";
 import { getServices } from "../shared/services.js";
@@ -16,6 +19,7 @@ import { readVaultBundle } from "../shared/trust/vault.js";
 import { createWebhookAuthenticator } from "../shared/webhookAuth.js";
 import { alertsHttpHandler } from "./alerts.js";
 import { bundleRotateHttpHandler, bundleStatusHttpHandler, bundleTimerHandler } from "./bundle.js";
+import { deployHttpHandler } from "./deploy.js";
 import { healthHandler } from "./health.js";
 import { keyVaultEventsHandler } from "./keyVaultEvents.js";
 import { operationsHttpHandler } from "./operations.js";
@@ -109,5 +113,20 @@ app.http("bundleStatus", {
     readServer: async () => summarizeServerBundle(await (await getServices(config).spire()).getBundle()),
     readVault: () => readVaultBundle(getServices(config).secrets, config.keyVault.trustBundleSecretName),
     readLastRotation: async () => readLastRotation(await getServices(config).fleetTable()),
+  }),
+});
+
+// ---- deploy: discover → server → trust → entries + tokens → re-attest each app (sub-orchestrations)
+df.app.orchestration(DEPLOY_ORCHESTRATION, deployOrchestrator);
+registerDeployActivities();
+
+df.app.client.http("deployHttp", {
+  route: "deploy",
+  methods: ["POST"],
+  authLevel: "function",
+  handler: deployHttpHandler({
+    config,
+    discover: () => discoverApps(getServices(config).containerApps, config),
+    listEntries: async () => (await getServices(config).spire()).listEntries({}),
   }),
 });

@@ -1,6 +1,7 @@
 import { alertStorm } from "./alert-storm.js";
 import { caReset } from "./ca-reset-detected.js";
 import { caRotation } from "./ca-rotation.js";
+import { deploy } from "./deploy.js";
 import { deployVsSeed } from "./deploy-vs-seed.js";
 import { hostResume } from "./host-resume.js";
 import { logsAlert } from "./logs-alert.js";
@@ -25,6 +26,7 @@ export const scenarios: Scenario[] = [
   multiReplica,
   caRotation,
   caReset,
+  deploy,
   deployVsSeed,
 ];
 
