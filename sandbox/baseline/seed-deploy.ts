@@ -48,6 +48,8 @@ export interface SeedDeployResult {
   stepSeconds: Record<string, number>;
 }
 
+/** Its run-commands are named so a measurement beside the product can tell them apart. */
+export const SEED_RUN_COMMAND_PREFIX = "seed-deploy-";
 const ARM_SCOPE = "https://management.azure.com/.default";
 const POLL_SECONDS = 5;
 const COOLDOWN_SECONDS = 10;
@@ -103,7 +105,7 @@ export async function seedDeploy(opts: SeedDeployOptions): Promise<SeedDeployRes
     parameters: Record<string, string> = {},
   ): Promise<{ output: string; exitCode: number }> => {
     runCommands++;
-    const name = `deploy-${runCommands}`;
+    const name = `${SEED_RUN_COMMAND_PREFIX}${runCommands}`;
     const body: VirtualMachineRunCommand = {
       location: "westeurope",
       source: { script },
