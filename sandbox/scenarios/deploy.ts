@@ -139,7 +139,10 @@ export const deploy: Scenario = {
             image: name === MANAGED[0] && x.name === MANAGED[0] ? "" : x.image,
             env: (x.env ?? []).filter(
               (e) =>
-                !((x.name ?? "").endsWith("-spiffe-proxy") && ["JOIN_TOKEN", "SPIRE_TRUST_BUNDLE"].includes(e.name ?? "")),
+                !(
+                  (x.name ?? "").endsWith("-spiffe-proxy") &&
+                  ["JOIN_TOKEN", "SPIRE_TRUST_BUNDLE"].includes(e.name ?? "")
+                ),
             ),
           });
           if (JSON.stringify(strip(c)) !== JSON.stringify(strip(now))) otherContainersChanged++;
