@@ -6,7 +6,6 @@ import { promisify } from "node:util";
 import type { ContainerApp } from "@azure/arm-appcontainers";
 import { expect, it } from "vitest";
 import { type DemoSandbox, runBreak, startDemoSandbox } from "../../sandbox/demo.js";
-import { deployFleet } from "../../sandbox/scenarios/fleet.js";
 import { pollUntil } from "../../sandbox/spire/index.js";
 import { ensureSpire } from "../../scripts/install-spire.js";
 import { loadConfig } from "../../shared/config.js";
@@ -81,10 +80,27 @@ it("npm run sandbox starts a never-attested demo fleet, prints how to deploy it,
     );
     expect(instructions).toMatch(/npm run sandbox -- break kill-agent agent-01/);
 
-    // Give one app an agent (the seed's way) so the agent verbs have something to break.
-    await deployFleet(sb, ["agent-01"], () => undefined);
-    const agentBefore = sb.azure.containerApps.agent(rg, "agent-01");
-    const pid = agentBefore.pid!;
+    // The printed command deploys it: the three managed apps attest, the unusable one is reported.
+    const key = sb.host.keys.functionKeys.default;
+    const res = await fetch(`${sb.host.url}/api/deploy?code=${key}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ reason: "first deploy" }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const op = await pollUntil(
+      "the demo deploy to finish",
+      async () => {
+        const r = await fetch(`${sb.host.url}/api/operations/${id}?code=${key}`);
+        const o =
+          r.status === 200 ? ((await r.json()) as { runtimeStatus: string; output: unknown }) : undefined;
+        return o && ["Completed", "Failed", "Terminated"].includes(o.runtimeStatus) ? o : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 500 },
+    );
+    expect(op.output).toMatchObject({ outcome: "succeeded", totals: { succeeded: 3, failed: 0 } });
+    const pid = sb.azure.containerApps.agent(rg, "agent-01").pid!;
     expect(await runBreak(stateDir, "kill-agent", "agent-01")).toContain(`pid ${pid}`);
     await pollUntil("the killed agent to be gone", async () => (alive(pid) ? undefined : true), {
       timeoutMs: 15_000,
