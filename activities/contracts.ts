@@ -47,6 +47,13 @@ export interface PrepareOutput {
 export interface ApplyTokenInput {
   app: string;
   runId: string;
+  /**
+   * A deploy's pre-created token: the Key Vault secret (versioned URL) holding it and its SHA-256.
+   * The app's secret then references the vault instead of carrying the value, and no token is made.
+   */
+  token?: { secretUrl: string; tokenSha256: string };
+  /** Container → new image, in the same PUT (a deploy). */
+  images?: Record<string, string>;
 }
 export interface ApplyTokenOutput {
   tokenSha256: string;
@@ -114,7 +121,7 @@ export interface RetireOutput {
   detail: string;
 }
 
-export type ReattestTrigger = "http" | "alert" | "sweep";
+export type ReattestTrigger = "http" | "alert" | "sweep" | "deploy";
 
 export interface LedgerRecordInput {
   app: string;

@@ -21,7 +21,7 @@ const MAX_TEXT = 8000;
 const LedgerSchema = z.object({
   app: z.string().regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, "not a Container App name"),
   runId: z.string().min(1).max(400),
-  trigger: z.enum(["http", "alert", "sweep"]),
+  trigger: z.enum(["http", "alert", "sweep", "deploy"]),
   reason: z.string().optional(),
   startedAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), "not an ISO time"),
   finishedAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), "not an ISO time"),

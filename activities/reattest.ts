@@ -52,7 +52,18 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256")
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), { message: "not an ISO time" });
 
 const PrepareSchema = z.object({ app: appName });
-const ApplySchema = z.object({ app: appName, runId: z.string().min(1).max(400) });
+const KEY_VAULT_SECRET_VERSION_URL = /^https:\/\/[^/\s]+\/secrets\/[A-Za-z0-9-]{1,127}\/[0-9a-f]{32}$/;
+const ApplySchema = z.object({
+  app: appName,
+  runId: z.string().min(1).max(400),
+  token: z
+    .object({
+      secretUrl: z.string().regex(KEY_VAULT_SECRET_VERSION_URL, "not a versioned Key Vault secret URL"),
+      tokenSha256: sha256,
+    })
+    .optional(),
+  images: z.record(z.string().min(1).max(64), z.string().min(1).max(512)).optional(),
+});
 const RevisionSchema = z.object({ app: appName, revisionName: z.string().min(1).max(80) });
 const VerifySchema = z.object({
   app: appName,
@@ -159,6 +170,10 @@ export function reattestApplyToken(
     let listed = (await arm.listSecrets(rg, managed.name)).value ?? [];
 
     if (runAlreadyApplied(app, i.runId)) {
+      if (i.token) {
+        log.info("revision already applied by this run; nothing changed", { revisionName });
+        return { tokenSha256: i.token.tokenSha256, revisionName, alreadyApplied: true };
+      }
       const secretName = tokenSecretName(app);
       const value = listed.find((x) => x.name === secretName)?.value;
       if (!value) {
@@ -175,17 +190,37 @@ export function reattestApplyToken(
     let token: string | undefined;
     for (let build = 1; ; build++) {
       const trustBundle = await trustBundlePin(s, app, listed, log);
-      buildReattestSpec({ app, secrets: listed, joinToken: PLACEHOLDER_TOKEN, runId: i.runId, trustBundle });
+      const images = i.images;
+      // A deploy's token waits in Key Vault: the app's secret references it with the identity that
+      // reads the bundle, so the PUT carries no token value.
+      const tokenRef = i.token
+        ? { keyVaultUrl: i.token.secretUrl, identity: bundleIdentity(app, listed) }
+        : undefined;
+      buildReattestSpec({
+        app,
+        secrets: listed,
+        joinToken: tokenRef ?? PLACEHOLDER_TOKEN,
+        runId: i.runId,
+        trustBundle,
+        images,
+      });
 
-      if (token === undefined) {
+      if (token === undefined && !i.token) {
         const spire = await s.spire();
         const [created] = await spire.createJoinTokens([managed.alias], s.config.spire.joinTokenTtlSeconds);
         if (!created) throw new Error("the SPIRE server returned no join token");
         registerSecret(created.value);
         token = created.value;
       }
-      const tokenSha256 = sha256Hex(token);
-      const spec = buildReattestSpec({ app, secrets: listed, joinToken: token, runId: i.runId, trustBundle });
+      const tokenSha256 = i.token ? i.token.tokenSha256 : sha256Hex(token ?? "");
+      const spec = buildReattestSpec({
+        app,
+        secrets: listed,
+        joinToken: tokenRef ?? token ?? PLACEHOLDER_TOKEN,
+        runId: i.runId,
+        trustBundle,
+        images,
+      });
 
       const current = await getApp(s, i.app);
       if (appFingerprint(current) === appFingerprint(app)) {

@@ -19,6 +19,7 @@ import { planRepairs } from "../shared/health/repairs.js";
 import { restartServerContainer } from "../shared/health/server-restart.js";
 import type { LogSink } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
+import { getFleetMetrics } from "../shared/telemetry/fleetMetrics.js";
 import {
   type ActivityResult,
   SweepActivities,
@@ -92,6 +93,18 @@ export function sweepObserve(
         cooling,
       });
 
+      // Gauges for Azure Monitor: a workload SVID lives its entry's TTL from its last signing.
+      getFleetMetrics().recordSweep(
+        health.apps.map((a) => ({
+          app: a.app,
+          verdict: a.verdict,
+          agentExpiresAt: a.agentExpiresAt,
+          workloadExpiresAt: a.lastSignedAt
+            ? new Date(a.lastSignedAt.getTime() + policy.workloadTtlSeconds * 1000)
+            : undefined,
+        })),
+        [],
+      );
       const rows = verdictRows(health.apps, previous, now, i.sweepId);
       await upsertRows(table, [...rows.states, ...rows.events]);
       for (const e of rows.events) {
@@ -248,6 +261,11 @@ export function sweepRecord(
       })),
     ];
     await upsertRows(table, rows);
+    getFleetMetrics().recordRepairs(
+      i.actions.filter((a) => a.outcome !== "not-started").map((a) => ({ app: a.app, action: a.action })),
+    );
+    if (i.serverAction !== "none")
+      getFleetMetrics().recordRepairs([{ app: "(server)", action: i.serverAction }]);
     log.info("sweep recorded", { sweepId: i.sweepId, server: i.server.verdict, repairs: i.actions.length });
     return { rows: rows.length };
   });

@@ -2,6 +2,8 @@ import type { AppConfig } from "../shared/config.js";
 import { classifyApps } from "../shared/containerapp/apps.js";
 import { tableFleetReader } from "../shared/fleet/reader.js";
 import { getServices } from "../shared/services.js";
+import { adminSvidStatus } from "../shared/trust/admin-status.js";
+import { readAdminSecret } from "../shared/trust/admin-vault.js";
 import { sameRoots, summarizeServerBundle } from "../shared/trust/summary.js";
 import { readVaultBundle } from "../shared/trust/vault.js";
 import type { FleetDeps } from "./fleet.js";
@@ -24,6 +26,16 @@ export function productFleetDeps(config: AppConfig): FleetDeps {
       return { managed: managed.map((m) => m.name), skipped };
     },
     reader: tableFleetReader(() => getServices(config).fleetTable()),
+    readAdminSvidExpiry: async () => {
+      const grpc = config.spire.api === "grpc" ? config.spire.grpc : undefined;
+      if (grpc?.transport !== "tcp") return null;
+      const status = adminSvidStatus(
+        config,
+        await readAdminSecret(getServices(config).secrets, grpc.adminSvidSecretName),
+        new Date(),
+      );
+      return status.adminSvid?.expiresAt ?? null;
+    },
     readBundle: async () => {
       const [server, vault] = await Promise.allSettled([
         (async () => summarizeServerBundle(await (await getServices(config).spire()).getBundle()))(),

@@ -5,13 +5,16 @@ import { app } from "@azure/functions";
 import * as df from "durable-functions";
 import { registerAdminSvidActivities } from "../activities/admin-svid.js";
 import { registerBundleActivities } from "../activities/bundle.js";
+import { registerDeployActivities } from "../activities/deploy.js";
 import { registerReattestActivities } from "../activities/reattest.js";
 import { registerSweepActivities } from "../activities/sweep.js";
+import { DEPLOY_ORCHESTRATION, deployOrchestrator } from "../orchestrations/deploy.js";
 import { HEALTH_SWEEP_ORCHESTRATION, healthSweepOrchestrator } from "../orchestrations/healthSweep.js";
 import { REATTEST_ORCHESTRATION, reattestOrchestrator } from "../orchestrations/reattest.js";
 import { rotateBundleOrchestrator } from "../orchestrations/rotateBundle.js";
 import { ROTATE_BUNDLE_ORCHESTRATION } from "../orchestrations/rotateBundle.start.js";
 import { loadConfig } from "../shared/config.js";
+import { discoverApps } from "../shared/containerapp/discover.js";
 import { lookupApp } from "../shared/containerapp/lookup.js";
 import { keyVaultEventScope } from "../shared/keyVaultEvents.js";
 import { getServices } from "../shared/services.js";
@@ -24,6 +27,7 @@ import { readVaultBundle } from "../shared/trust/vault.js";
 import { createWebhookAuthenticator } from "../shared/webhookAuth.js";
 import { alertsHttpHandler } from "./alerts.js";
 import { bundleRotateHttpHandler, bundleStatusHttpHandler, bundleTimerHandler } from "./bundle.js";
+import { deployHttpHandler } from "./deploy.js";
 import { fleetAppHttpHandler, fleetHttpHandler } from "./fleet.js";
 import { productFleetDeps } from "./fleetDeps.js";
 import { healthHandler } from "./health.js";
@@ -195,4 +199,19 @@ df.app.client.http("sweep", {
   methods: ["POST"],
   authLevel: "function",
   handler: sweepHttpHandler(config),
+});
+
+// ---- deploy: discover → server → trust → entries + tokens → re-attest each app (sub-orchestrations)
+df.app.orchestration(DEPLOY_ORCHESTRATION, deployOrchestrator);
+registerDeployActivities();
+
+df.app.client.http("deployHttp", {
+  route: "deploy",
+  methods: ["POST"],
+  authLevel: "function",
+  handler: deployHttpHandler({
+    config,
+    discover: () => discoverApps(getServices(config).containerApps, config),
+    listEntries: async () => (await getServices(config).spire()).listEntries({}),
+  }),
 });

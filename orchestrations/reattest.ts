@@ -34,6 +34,15 @@ export interface ReattestInput {
    * settings); absent fields, as in runs started before they were settings, take DEFAULT_TIMING.
    */
   timing?: Partial<ReattestTiming>;
+  /**
+   * From a deploy: the token it created for this app (a Key Vault secret URL and the token's
+   * SHA-256, never the token) and the images to change, both in the one PUT. Absent, the run
+   * mints its own token as ever.
+   */
+  token?: { secretUrl: string; tokenSha256: string };
+  images?: Record<string, string>;
+  /** A deploy staggers its apps' attestations: wait this long (durable timer) before the PUT. */
+  startDelaySeconds?: number;
 }
 
 export interface ReattestTiming {
@@ -134,9 +143,16 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
     prepared = yield* call<PrepareOutput>(context, Activities.reattestPrepare, { app: input.app });
 
     enter("apply");
+    if (input.startDelaySeconds && input.startDelaySeconds > 0) {
+      yield context.df.createTimer(
+        new Date(context.df.currentUtcDateTime.getTime() + input.startDelaySeconds * 1000),
+      );
+    }
     applied = yield* call<ApplyTokenOutput>(context, Activities.reattestApplyToken, {
       app: input.app,
       runId,
+      ...(input.token && { token: input.token }),
+      ...(input.images && Object.keys(input.images).length > 0 && { images: input.images }),
     });
     status.revisionName = applied.revisionName;
 

@@ -1,5 +1,6 @@
 // The sandbox CLI:
-//   npm run sandbox                        start the local environment and keep it up
+//   npm run sandbox                        start the local environment with a demo fleet, keep it up
+//   npm run sandbox -- break <verb> [app]  break the running sandbox on purpose (verbs: see demo.ts)
 //   npm run sandbox -- list                list scenarios
 //   npm run sandbox -- scenario <name> [--json] [--keep] [--profile fast|azure]
 //                                          run one scenario in a fresh environment; exit 0 only if it
@@ -9,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { ProfileName } from "./azure/profiles.js";
-import { startSandbox } from "./environment.js";
+import { BREAK_VERBS, isBreakVerb, runBreak, startDemoSandbox } from "./demo.js";
 import { findScenario, scenarios } from "./scenarios/index.js";
 
 const progress = (message: string) => process.stderr.write(`[sandbox] ${message}\n`);
@@ -58,13 +59,17 @@ async function runScenario(
 }
 
 async function runEnvironment(port: number): Promise<void> {
-  const env = await startSandbox({ stateDir: join(process.cwd(), ".sandbox"), port, log: progress });
+  const { sb: env, instructions } = await startDemoSandbox({
+    stateDir: join(process.cwd(), ".sandbox"),
+    port,
+    log: progress,
+  });
   process.stdout.write(`${env.describe()}\n`);
   // The operator's view of this sandbox: the CLI and the status page, with the function key.
   const key = env.host.keys.functionKeys.default ?? "";
   process.stdout.write(
     `  CLI              SPIRE_AUTOPILOT_URL=${env.host.url} SPIRE_AUTOPILOT_KEY=${key} npx spire-autopilot status\n` +
-      `  status page      ${env.host.url}/api/status?code=${key}\n`,
+      `  status page      ${env.host.url}/api/status?code=${key}\n\n${instructions}\n`,
   );
   progress("running; press Ctrl-C to stop");
   await new Promise<void>((resolveStop) => {
@@ -95,12 +100,22 @@ async function main(): Promise<number> {
     for (const s of scenarios) process.stdout.write(`${s.name.padEnd(20)} ${s.description}\n`);
     return 0;
   }
+  if (command === "break") {
+    if (!arg || !isBreakVerb(arg)) {
+      progress(`break needs a verb: ${Object.keys(BREAK_VERBS).join(", ")}`);
+      return 2;
+    }
+    process.stdout.write(`${await runBreak(join(process.cwd(), ".sandbox"), arg, positionals[2])}\n`);
+    return 0;
+  }
   if (values.profile !== "fast" && values.profile !== "azure") {
     progress(`--profile is fast or azure, not "${values.profile}"`);
     return 2;
   }
   if (command === "scenario" && arg) return runScenario(arg, values.json, values.keep, values.profile);
-  progress("usage: npm run sandbox [-- list | -- scenario <name> [--json] [--keep] [--profile fast|azure]]");
+  progress(
+    "usage: npm run sandbox [-- list | -- scenario <name> [--json] [--keep] [--profile fast|azure] | -- break <verb> [app]]",
+  );
   return 2;
 }
 

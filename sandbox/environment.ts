@@ -66,6 +66,8 @@ export interface Sandbox {
   settings: Record<string, string>;
   /** Key Vault's Event Grid subscription to the product's keyVaultEvents function, unless opted out. */
   keyVaultEvents?: EventSubscription;
+  /** The sandbox clock every process shares (ms; `scale` sandbox ms per real ms). */
+  clock: { scale: number; now(): number };
   describe(): string;
   stop(): Promise<void>;
 }
@@ -219,6 +221,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       services,
       settings,
       keyVaultEvents,
+      clock,
       describe() {
         return [
           "spire-autopilot sandbox",

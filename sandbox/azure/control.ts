@@ -12,6 +12,7 @@
  *   GET  /_sim/vms/{rg}/{vm}                     {wedged, wedgeReason, fresh, runCommands}
  *   POST /_sim/vms/{rg}/{vm}/{wedge|reset}
  *   POST /_sim/vms/{rg}/{vm}/spire-server/{pause|resume|restart}   the server hangs / recovers (#23)
+ *   POST /_sim/vms/{rg}/{vm}/spire-server/replace  docker rm + docker run: empty data dir, new CA (#25)
  *   PUT  /_sim/keyvault/secrets                  {url, value}: a Key Vault-referenced secret's value
  */
 import type { ServerResponse } from "node:http";
@@ -125,7 +126,10 @@ async function route(
       if (action === "pause") server.pause();
       else if (action === "resume") server.resume();
       else if (action === "restart") await server.restart();
-      else throw new ControlError(404, `unknown spire-server action ${action}`);
+      else if (action === "replace") {
+        await server.remove();
+        await server.create();
+      } else throw new ControlError(404, `unknown spire-server action ${action}`);
       return { action };
     }
   }
@@ -255,7 +259,11 @@ export class SimControlClient {
     return this.call("POST", `/_sim/vms/${encodeURIComponent(rg)}/${encodeURIComponent(vm)}/reset`);
   }
 
-  spireServer(rg: string, vm: string, action: "pause" | "resume" | "restart"): Promise<{ action: string }> {
+  spireServer(
+    rg: string,
+    vm: string,
+    action: "pause" | "resume" | "restart" | "replace",
+  ): Promise<{ action: string }> {
     return this.call(
       "POST",
       `/_sim/vms/${encodeURIComponent(rg)}/${encodeURIComponent(vm)}/spire-server/${action}`,

@@ -3,6 +3,8 @@ import { agentDead } from "./agent-dead.js";
 import { alertStorm } from "./alert-storm.js";
 import { caReset } from "./ca-reset-detected.js";
 import { caRotation } from "./ca-rotation.js";
+import { deploy } from "./deploy.js";
+import { deployVsSeed } from "./deploy-vs-seed.js";
 import { hostResume } from "./host-resume.js";
 import { logsAlert } from "./logs-alert.js";
 import { multiReplica } from "./multi-replica.js";
@@ -36,6 +38,8 @@ export const scenarios: Scenario[] = [
   serverHang,
   sweepPartialLogs,
   serverRemoved,
+  deploy,
+  deployVsSeed,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

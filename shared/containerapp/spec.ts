@@ -25,7 +25,8 @@ export type SpecErrorCode =
   | "SeveralSidecars"
   | "SecretWithoutValue"
   | "BadBundleReference"
-  | "BadAppName";
+  | "BadAppName"
+  | "NoSuchContainer";
 
 /** A spec we refuse to build; the message says what to fix. Never retried. */
 export class SpecError extends Error {
@@ -86,9 +87,21 @@ export interface ReattestSpecInput {
   app: ContainerApp;
   /** The app's secrets as listSecrets returns them. */
   secrets: ContainerAppSecret[];
-  joinToken: string;
+  /** The token's value, or (a deploy) a Key Vault reference to the secret holding it. */
+  joinToken: string | TokenSecretReference;
   runId: string;
   trustBundle?: TrustBundleReference;
+  /** Container name → new image, changed in the same PUT (a deploy); every other container kept. */
+  images?: Record<string, string>;
+}
+
+/**
+ * A join token waiting in Key Vault (a deploy): the app's secret references it, so the token
+ * never travels in the PUT body, ARM never returns it, and listSecrets shows only the URL.
+ */
+export interface TokenSecretReference {
+  keyVaultUrl: string;
+  identity: string;
 }
 
 const VERSIONED_SECRET_URL = /^https:\/\/[^/\s]+\/secrets\/[A-Za-z0-9-]{1,127}\/[0-9a-f]{32}$/;
@@ -139,7 +152,13 @@ export function buildReattestSpec(input: ReattestSpecInput): ContainerApp {
 
   const tokenEnv = sidecar.env!.find((e) => e.name === JOIN_TOKEN_ENV)!;
   const tokenSecret = tokenEnv.secretRef ?? DEFAULT_TOKEN_SECRET;
-  secrets = withSecret(secrets, { name: tokenSecret, value: input.joinToken });
+  const token = input.joinToken;
+  secrets = withSecret(
+    secrets,
+    typeof token === "string"
+      ? { name: tokenSecret, value: token }
+      : { name: tokenSecret, keyVaultUrl: token.keyVaultUrl, identity: token.identity },
+  );
   sidecar.env = withEnv(sidecar.env, JOIN_TOKEN_ENV, { name: JOIN_TOKEN_ENV, secretRef: tokenSecret });
 
   if (input.trustBundle) {
@@ -157,6 +176,17 @@ export function buildReattestSpec(input: ReattestSpecInput): ContainerApp {
       identity: input.trustBundle.identity,
     });
     sidecar.env = withEnv(sidecar.env, TRUST_BUNDLE_ENV, { name: TRUST_BUNDLE_ENV, secretRef: bundleSecret });
+  }
+
+  for (const [container, image] of Object.entries(input.images ?? {})) {
+    const target = app.template.containers?.find((c) => c.name === container);
+    if (!target) {
+      throw new SpecError(
+        "NoSuchContainer",
+        `Container app ${app.name} has no container "${container}" to change the image of (it has ${(app.template.containers ?? []).map((c) => c.name).join(", ")}).`,
+      );
+    }
+    target.image = image;
   }
 
   app.configuration = { ...app.configuration, secrets };

@@ -11,6 +11,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import type { z } from "zod";
 import { registerSecret } from "../logging.js";
 import { joinTokenAgentId } from "../spiffe/index.js";
+import { summarizeDeployBatch } from "./deploy-batch.js";
 import { SpireApiError, SpireInputError, statusCodeName } from "./errors.js";
 import { chunk, collectPages, mapLimited } from "./paging.js";
 import type {
@@ -18,6 +19,8 @@ import type {
   AgentFilter,
   CreateEntryResult,
   DeleteEntryResult,
+  DeployBatchRequest,
+  DeployBatchResult,
   Entry,
   EntryFilter,
   EntrySpec,
@@ -472,6 +475,18 @@ export class GrpcSpireServer implements SpireServer {
     );
     if (!res.svid) throw new SpireApiError("SVID.MintX509SVID", "INTERNAL", "no SVID in the response");
     return svidFromWire(res.svid);
+  }
+
+  /** The batch calls in order (each batched and paged as usual); no round trip is saved over gRPC. */
+  async applyDeployBatch(request: DeployBatchRequest): Promise<DeployBatchResult> {
+    const created = request.create.length > 0 ? await this.createEntries(request.create) : [];
+    const updated = request.update.length > 0 ? await this.updateEntries(request.update) : [];
+    const deleted = request.delete.length > 0 ? await this.deleteEntries(request.delete) : [];
+    const tokens =
+      request.tokens.aliases.length > 0
+        ? await this.createJoinTokens(request.tokens.aliases, request.tokens.ttlSeconds)
+        : [];
+    return summarizeDeployBatch(created, updated, deleted, tokens);
   }
 
   async health(): Promise<ServerHealth> {

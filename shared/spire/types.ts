@@ -166,6 +166,26 @@ export type SpireStatusCode =
   | "DATA_LOSS"
   | "UNAUTHENTICATED";
 
+/** A deploy's SPIRE writes in one go: join tokens and the entry diff (see applyDeployBatch). */
+export interface DeployBatchRequest {
+  tokens: { aliases: readonly string[]; ttlSeconds: number };
+  create: readonly EntrySpec[];
+  update: readonly EntryUpdate[];
+  delete: readonly string[];
+}
+
+export interface DeployBatchResult {
+  /** In the order of `tokens.aliases`. */
+  tokens: JoinToken[];
+  /** Created, or found existing (ALREADY_EXISTS: a retried batch), by entry ID or SPIFFE ID. */
+  created: number;
+  existed: number;
+  updated: number;
+  /** Deleted, or already gone. */
+  deleted: number;
+  failures: Array<{ op: "create" | "update" | "delete"; id: string } & ItemFailure>;
+}
+
 export interface SpireServer {
   /**
    * One join token per alias (each `spiffe://<td>/agent/<app>`), with the alias entry the server
@@ -186,6 +206,13 @@ export interface SpireServer {
   getBundle(): Promise<TrustBundle>;
   mintX509Svid(request: MintX509SvidRequest): Promise<X509Svid>;
   health(): Promise<ServerHealth>;
+  /**
+   * Entries (create, update, delete) and then join tokens, as few round trips as the adapter
+   * can: the gRPC adapter makes the batch calls; the run-command adapter runs ONE script, whose
+   * output comes back sealed, so the tokens are never readable from ARM. Entry failures are
+   * returned per item; a token failure throws (tokens made alongside expire unused).
+   */
+  applyDeployBatch(request: DeployBatchRequest): Promise<DeployBatchResult>;
   /** Releases connections; the instance is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -33,6 +33,8 @@ export interface Repair {
 export interface FleetMetrics {
   /** The sweep's verdicts replace the previous sweep's: an app no longer swept stops reporting. */
   recordSweep(apps: SweptApp[], repairs: Repair[]): void;
+  /** Repairs made after the verdicts were recorded (the sweep records its verdicts before it acts). */
+  recordRepairs(repairs: Repair[]): void;
 }
 
 const epoch = (t: Date | string | undefined) => {
@@ -90,6 +92,9 @@ export function createFleetMetrics(
   return {
     recordSweep(apps, made) {
       latest = apps.map((a) => ({ ...a }));
+      for (const r of made) repairs.add(1, { app: r.app, action: r.action });
+    },
+    recordRepairs(made) {
       for (const r of made) repairs.add(1, { app: r.app, action: r.action });
     },
   };

@@ -88,6 +88,24 @@ describe("fleet metrics through an in-memory exporter", () => {
     ]);
   });
 
+  it("repairs recorded after the verdicts add to the counter without replacing the gauges", async () => {
+    const points = await collect(
+      (m) => {
+        m.recordSweep(
+          [{ app: "billing", verdict: "agent-silent", agentExpiresAt: "2026-03-01T12:05:00Z" }],
+          [],
+        );
+        m.recordRepairs([{ app: "billing", action: "reattest" }]);
+        m.recordRepairs([{ app: "billing", action: "reattest" }]);
+      },
+      () => NOW,
+    );
+    expect(points.get(METRIC.repairs)).toEqual([
+      { attributes: { app: "billing", action: "reattest" }, value: 2 },
+    ]);
+    expect(points.get(METRIC.agentSvidRemaining)).toEqual([{ attributes: { app: "billing" }, value: 300 }]);
+  });
+
   it("the expiry gauges count down between sweeps (computed when collected)", async () => {
     let now = NOW;
     const points = await collect(

@@ -9,6 +9,7 @@ import { createHash, X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { registerSecret } from "../../logging.js";
 import { joinTokenAgentId } from "../../spiffe/index.js";
+import { summarizeDeployBatch } from "../deploy-batch.js";
 import { SpireApiError, SpireUnsupportedError, STATUS_CODES, statusCodeName } from "../errors.js";
 import { chunk } from "../paging.js";
 import type {
@@ -16,6 +17,8 @@ import type {
   AgentFilter,
   CreateEntryResult,
   DeleteEntryResult,
+  DeployBatchRequest,
+  DeployBatchResult,
   Entry,
   EntryFilter,
   EntrySpec,
@@ -144,36 +147,7 @@ export class RunCommandSpireServer implements SpireServer {
     const ids = aliases.map((a, i) => validateSpiffeIdInput(a, `aliases[${i}]`, this.trustDomain));
     if (ids.length === 0) return [];
     const outputs = await this.runCalls(ids.map((alias) => ({ op: "token_generate" as const, alias, ttl })));
-    const tokens: JoinToken[] = [];
-    const failures: string[] = [];
-    outputs.forEach((out, i) => {
-      if (out.exitCode !== 0) {
-        const f = cliFailure(out);
-        failures.push(`${ids[i]}: ${f.code} ${f.message}`);
-        return;
-      }
-      const parsed = WireJoinToken.safeParse(parseJson(out, "token generate"));
-      if (!parsed.success) {
-        failures.push(`${ids[i]}: unexpected output`);
-        return;
-      }
-      this.registerSecret(parsed.data.value);
-      tokens.push({
-        value: parsed.data.value,
-        expiresAt: new Date(parsed.data.expires_at * 1000),
-        alias: ids[i] as string,
-        agentId: joinTokenAgentId(this.trustDomain, parsed.data.value),
-      });
-    });
-    if (failures.length > 0) {
-      // Tokens created alongside are not returned: unused, they expire after the TTL.
-      throw new SpireApiError(
-        "token generate",
-        "UNKNOWN",
-        `${failures.length} of ${ids.length} failed: ${failures.join("; ")}`,
-      );
-    }
-    return tokens;
+    return this.parseTokens(ids, outputs);
   }
 
   async listAgents(filter?: AgentFilter): Promise<Agent[]> {
@@ -244,30 +218,84 @@ export class RunCommandSpireServer implements SpireServer {
     const outputs = await this.runCalls(
       batches.map((b) => ({ op: "entry_create" as const, entriesJson: entriesJson(b) })),
     );
-    const results: CreateEntryResult[] = [];
-    const existing: number[] = [];
-    batches.forEach((batch, b) => {
-      const out = outputs[b] as CallOutput;
-      const results0 = out.exitCode === 0 ? BatchEntryResponse.safeParse(safeJson(out.stdout)) : undefined;
-      if (!results0?.success || results0.data.results.length !== batch.length) {
-        const f =
-          out.exitCode === 0 ? { code: "INTERNAL" as const, message: "unexpected output" } : cliFailure(out);
-        for (const spec of batch) results.push({ status: "failed", spec, ...f });
-        return;
-      }
-      results0.data.results.forEach((r, i) => {
-        const spec = batch[i] as EntrySpec;
-        const code = r.status?.code ?? 0;
-        if (code === 0 && r.entry?.id) results.push({ status: "created", entry: entryFromWire(r.entry) });
-        else {
-          // The CLI replaces an ALREADY_EXISTS result's entry with the request: look the entry up below.
-          if (statusCodeName(code) === "ALREADY_EXISTS") existing.push(results.length);
-          results.push({ status: "failed", spec, ...failureFromStatus(r.status) });
-        }
-      });
-    });
+    const { results, existing } = parseCreateOutputs(batches, outputs);
     if (existing.length > 0) await this.resolveExisting(results, existing);
     return results;
+  }
+
+  /**
+   * Entries then tokens in ONE script (one run-command, however many apps). ALREADY_EXISTS counts
+   * as existing without the extra lookup createEntries makes: the deploy needs only the count.
+   */
+  async applyDeployBatch(request: DeployBatchRequest): Promise<DeployBatchResult> {
+    const creates = chunk(
+      request.create.map((s, i) => validateEntrySpec(s, `create[${i}]`, this.trustDomain)),
+      this.createBatchSize,
+    );
+    const updates = chunk(
+      request.update.map((u, i) => validateEntryUpdate(u, `update[${i}]`, this.trustDomain)),
+      this.updateBatchSize,
+    );
+    const deletes = chunk(
+      request.delete.map((id, i) => validateEntryId(id, `delete[${i}]`)),
+      this.deleteBatchSize,
+    );
+    const ttl = validateTtlSeconds(request.tokens.ttlSeconds, "ttlSeconds", 1);
+    const aliases = request.tokens.aliases.map((a, i) =>
+      validateSpiffeIdInput(a, `aliases[${i}]`, this.trustDomain),
+    );
+    const calls: CliCall[] = [
+      ...creates.map((b) => ({ op: "entry_create" as const, entriesJson: entriesJson(b) })),
+      ...updates.map((b) => ({ op: "entry_update" as const, entriesJson: entriesJson(b) })),
+      ...deletes.map((b) => ({ op: "entry_delete" as const, idsJson: JSON.stringify({ ids: b }) })),
+      ...aliases.map((alias) => ({ op: "token_generate" as const, alias, ttl })),
+    ];
+    if (calls.length === 0) return summarizeDeployBatch([], [], [], []);
+    const outputs = await this.runCalls(calls);
+    let at = 0;
+    const take = (n: number) => {
+      const part = outputs.slice(at, at + n);
+      at += n;
+      return part;
+    };
+    const created = parseCreateOutputs(creates, take(creates.length)).results;
+    const updated = parseUpdateOutputs(updates, take(updates.length));
+    const deleted = parseDeleteOutputs(deletes, take(deletes.length));
+    const tokens = this.parseTokens(aliases, take(aliases.length));
+    return summarizeDeployBatch(created, updated, deleted, tokens);
+  }
+
+  private parseTokens(ids: string[], outputs: CallOutput[]): JoinToken[] {
+    const tokens: JoinToken[] = [];
+    const failures: string[] = [];
+    outputs.forEach((out, i) => {
+      if (out.exitCode !== 0) {
+        const f = cliFailure(out);
+        failures.push(`${ids[i]}: ${f.code} ${f.message}`);
+        return;
+      }
+      const parsed = WireJoinToken.safeParse(parseJson(out, "token generate"));
+      if (!parsed.success) {
+        failures.push(`${ids[i]}: unexpected output`);
+        return;
+      }
+      this.registerSecret(parsed.data.value);
+      tokens.push({
+        value: parsed.data.value,
+        expiresAt: new Date(parsed.data.expires_at * 1000),
+        alias: ids[i] as string,
+        agentId: joinTokenAgentId(this.trustDomain, parsed.data.value),
+      });
+    });
+    if (failures.length > 0) {
+      // Tokens created alongside are not returned: unused, they expire after the TTL.
+      throw new SpireApiError(
+        "token generate",
+        "UNKNOWN",
+        `${failures.length} of ${ids.length} failed: ${failures.join("; ")}`,
+      );
+    }
+    return tokens;
   }
 
   /** Replaces ALREADY_EXISTS placeholders with the existing entries (one more script). */
@@ -291,21 +319,7 @@ export class RunCommandSpireServer implements SpireServer {
     const outputs = await this.runCalls(
       batches.map((b) => ({ op: "entry_update" as const, entriesJson: entriesJson(b) })),
     );
-    const results: UpdateEntryResult[] = [];
-    batches.forEach((batch, b) => {
-      const out = outputs[b] as CallOutput;
-      const parsed = out.exitCode === 0 ? BatchEntryResponse.safeParse(safeJson(out.stdout)) : undefined;
-      if (!parsed?.success || parsed.data.results.length !== batch.length) {
-        const f =
-          out.exitCode === 0 ? { code: "INTERNAL" as const, message: "unexpected output" } : cliFailure(out);
-        for (const u of batch) results.push({ status: "failed", id: u.id, ...f });
-        return;
-      }
-      parsed.data.results.forEach((r, i) => {
-        results.push(updateResultFromWire(r, (batch[i] as EntryUpdate).id));
-      });
-    });
-    return results;
+    return parseUpdateOutputs(batches, outputs);
   }
 
   async deleteEntries(ids: readonly string[]): Promise<DeleteEntryResult[]> {
@@ -314,22 +328,7 @@ export class RunCommandSpireServer implements SpireServer {
     const outputs = await this.runCalls(
       batches.map((b) => ({ op: "entry_delete" as const, idsJson: JSON.stringify({ ids: b }) })),
     );
-    const results: DeleteEntryResult[] = [];
-    batches.forEach((batch, b) => {
-      const out = outputs[b] as CallOutput;
-      const parsed =
-        out.exitCode === 0 ? BatchDeleteEntryResponse.safeParse(safeJson(out.stdout)) : undefined;
-      if (!parsed?.success || parsed.data.results.length !== batch.length) {
-        const f =
-          out.exitCode === 0 ? { code: "INTERNAL" as const, message: "unexpected output" } : cliFailure(out);
-        for (const id of batch) results.push({ status: "failed", id, ...f });
-        return;
-      }
-      parsed.data.results.forEach((r, i) => {
-        results.push(deleteResultFromWire(r, batch[i] as string));
-      });
-    });
-    return results;
+    return parseDeleteOutputs(batches, outputs);
   }
 
   async getBundle(): Promise<TrustBundle> {
@@ -420,6 +419,72 @@ export function entriesJson(specs: readonly (EntrySpec & { id?: string })[]): st
       hint: s.hint ?? "",
     })),
   });
+}
+
+/** Per-item results of entry_create scripts; `existing` marks ALREADY_EXISTS placeholders. */
+function parseCreateOutputs(
+  batches: EntrySpec[][],
+  outputs: CallOutput[],
+): { results: CreateEntryResult[]; existing: number[] } {
+  const results: CreateEntryResult[] = [];
+  const existing: number[] = [];
+  batches.forEach((batch, b) => {
+    const out = outputs[b] as CallOutput;
+    const results0 = out.exitCode === 0 ? BatchEntryResponse.safeParse(safeJson(out.stdout)) : undefined;
+    if (!results0?.success || results0.data.results.length !== batch.length) {
+      const f =
+        out.exitCode === 0 ? { code: "INTERNAL" as const, message: "unexpected output" } : cliFailure(out);
+      for (const spec of batch) results.push({ status: "failed", spec, ...f });
+      return;
+    }
+    results0.data.results.forEach((r, i) => {
+      const spec = batch[i] as EntrySpec;
+      const code = r.status?.code ?? 0;
+      if (code === 0 && r.entry?.id) results.push({ status: "created", entry: entryFromWire(r.entry) });
+      else {
+        // The CLI replaces an ALREADY_EXISTS result's entry with the request: look the entry up below.
+        if (statusCodeName(code) === "ALREADY_EXISTS") existing.push(results.length);
+        results.push({ status: "failed", spec, ...failureFromStatus(r.status) });
+      }
+    });
+  });
+  return { results, existing };
+}
+
+function parseUpdateOutputs(batches: EntryUpdate[][], outputs: CallOutput[]): UpdateEntryResult[] {
+  const results: UpdateEntryResult[] = [];
+  batches.forEach((batch, b) => {
+    const out = outputs[b] as CallOutput;
+    const parsed = out.exitCode === 0 ? BatchEntryResponse.safeParse(safeJson(out.stdout)) : undefined;
+    if (!parsed?.success || parsed.data.results.length !== batch.length) {
+      const f =
+        out.exitCode === 0 ? { code: "INTERNAL" as const, message: "unexpected output" } : cliFailure(out);
+      for (const u of batch) results.push({ status: "failed", id: u.id, ...f });
+      return;
+    }
+    parsed.data.results.forEach((r, i) => {
+      results.push(updateResultFromWire(r, (batch[i] as EntryUpdate).id));
+    });
+  });
+  return results;
+}
+
+function parseDeleteOutputs(batches: string[][], outputs: CallOutput[]): DeleteEntryResult[] {
+  const results: DeleteEntryResult[] = [];
+  batches.forEach((batch, b) => {
+    const out = outputs[b] as CallOutput;
+    const parsed = out.exitCode === 0 ? BatchDeleteEntryResponse.safeParse(safeJson(out.stdout)) : undefined;
+    if (!parsed?.success || parsed.data.results.length !== batch.length) {
+      const f =
+        out.exitCode === 0 ? { code: "INTERNAL" as const, message: "unexpected output" } : cliFailure(out);
+      for (const id of batch) results.push({ status: "failed", id, ...f });
+      return;
+    }
+    parsed.data.results.forEach((r, i) => {
+      results.push(deleteResultFromWire(r, batch[i] as string));
+    });
+  });
+  return results;
 }
 
 export function createRunCommandSpireServer(options: RunCommandSpireServerOptions): SpireServer {

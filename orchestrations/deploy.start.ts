@@ -1,0 +1,30 @@
+import type { DurableClient } from "durable-functions";
+import { readInstance, unavailable } from "../shared/durable.js";
+import { DEPLOY_INSTANCE_ID, DEPLOY_ORCHESTRATION, type DeployInput } from "./deploy.js";
+
+/*
+ * Starting a deploy: one at a time (the singleton id "deploy"); a second request while one runs is
+ * told which. The HTTP trigger checks the request before this, so nothing starts for a bad one.
+ */
+
+export type DeployStartOutcome = { kind: "started" | "running"; instanceId: string };
+
+const RUNNING = new Set(["Running", "Pending", "Suspended", "ContinuedAsNew"]);
+
+/** SPIRE's default node attestation limit is 1/s per source IP; a margin above it. */
+export const DEFAULT_START_SPACING_SECONDS = 1.2;
+export const DEFAULT_SERVER_WAIT_SECONDS = 180;
+
+export async function startDeploy(client: DurableClient, input: DeployInput): Promise<DeployStartOutcome> {
+  const instanceId = DEPLOY_INSTANCE_ID;
+  const existing = await readInstance(client, instanceId);
+  if (existing && RUNNING.has(String(existing.runtimeStatus))) return { kind: "running", instanceId };
+  try {
+    await client.startNew(DEPLOY_ORCHESTRATION, { instanceId, input });
+  } catch (err) {
+    const again = await readInstance(client, instanceId);
+    if (again && RUNNING.has(String(again.runtimeStatus))) return { kind: "running", instanceId };
+    throw unavailable(`starting ${instanceId}`, err);
+  }
+  return { kind: "started", instanceId };
+}
