@@ -1,5 +1,5 @@
 import type { AppConfig } from "../shared/config.js";
-import { classifyApps } from "../shared/containerapp/apps.js";
+import { discoverApps } from "../shared/containerapp/discover.js";
 import { tableFleetReader } from "../shared/fleet/reader.js";
 import { getServices } from "../shared/services.js";
 import { adminSvidStatus } from "../shared/trust/admin-status.js";
@@ -13,17 +13,14 @@ export function productFleetDeps(config: AppConfig): FleetDeps {
   return {
     cooldownSeconds: config.alerts.cooldownSeconds,
     listApps: async () => {
-      const apps = [];
-      for await (const a of getServices(config).containerApps.containerApps.listByResourceGroup(
-        config.apps.resourceGroup,
-      )) {
-        apps.push(a);
+      const { verdicts } = await discoverApps(getServices(config).containerApps, config);
+      const managed: string[] = [];
+      const skipped: Array<{ name: string; reason: string }> = [];
+      for (const v of verdicts) {
+        if (v.kind === "managed") managed.push(v.app.name);
+        else if (v.kind === "skipped") skipped.push({ name: v.name, reason: v.reason });
       }
-      const { managed, skipped } = classifyApps(apps, {
-        trustDomain: config.spire.trustDomain,
-        apps: config.apps,
-      });
-      return { managed: managed.map((m) => m.name), skipped };
+      return { managed, skipped };
     },
     reader: tableFleetReader(() => getServices(config).fleetTable()),
     readAdminSvidExpiry: async () => {

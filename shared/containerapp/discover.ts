@@ -1,6 +1,6 @@
 import type { ContainerApp, ContainerAppsAPIClient } from "@azure/arm-appcontainers";
 import type { AppConfig } from "../config.js";
-import { type AppVerdict, classifyApp } from "./apps.js";
+import { type AppModelSettings, type AppVerdict, classifyApp } from "./apps.js";
 
 /*
  * Finding the apps a deploy acts on: every Container App of the resource group, read page by page
@@ -21,15 +21,24 @@ export async function discoverApps(
   containerApps: ContainerAppsAPIClient,
   config: Pick<AppConfig, "apps" | "spire">,
 ): Promise<Discovered> {
+  return listClassifiedApps(containerApps, config.apps.resourceGroup, {
+    trustDomain: config.spire.trustDomain,
+    apps: config.apps,
+  });
+}
+
+/** The one paged listing behind every caller (deploy, sweep, fleet API): calls grow with pages. */
+export async function listClassifiedApps(
+  containerApps: ContainerAppsAPIClient,
+  resourceGroup: string,
+  settings: AppModelSettings,
+): Promise<Discovered> {
   const apps = new Map<string, ContainerApp>();
   let pages = 0;
-  for await (const page of containerApps.containerApps
-    .listByResourceGroup(config.apps.resourceGroup)
-    .byPage()) {
+  for await (const page of containerApps.containerApps.listByResourceGroup(resourceGroup).byPage()) {
     pages++;
     for (const app of page) if (app.name) apps.set(app.name, app);
   }
-  const settings = { trustDomain: config.spire.trustDomain, apps: config.apps };
   const verdicts = [...apps.values()]
     .map((app) => classifyApp(app, settings))
     .sort((a, b) => nameOf(a).localeCompare(nameOf(b)));

@@ -1,11 +1,11 @@
 import type { ContainerAppsAPIClient } from "@azure/arm-appcontainers";
 import type { SnapshotApp } from "../health/snapshot.js";
-import { type AppModelSettings, classifyApp } from "./apps.js";
+import type { AppModelSettings } from "./apps.js";
+import { listClassifiedApps } from "./discover.js";
 
 /*
- * The health sweep's app lister: one paged listByResourceGroup, each app put through the app model
- * (managed, refused with a reason, or not ours). Calls grow with pages, never with apps. A minimal
- * lister of its own while the deploy workflow's is not merged; the two do the same job.
+ * The health sweep's view of the apps: the shared paged listing (discover.ts), each app as the
+ * snapshot needs it (managed with its alias and workload ID, refused with the app model's reason).
  */
 
 export async function listAppsForSweep(
@@ -13,27 +13,23 @@ export async function listAppsForSweep(
   resourceGroup: string,
   settings: AppModelSettings,
 ): Promise<{ apps: SnapshotApp[]; pages: number }> {
+  const { verdicts, apps: raw, pages } = await listClassifiedApps(containerApps, resourceGroup, settings);
   const apps: SnapshotApp[] = [];
-  let pages = 0;
-  for await (const page of containerApps.containerApps.listByResourceGroup(resourceGroup).byPage()) {
-    pages++;
-    for (const app of page) {
-      const verdict = classifyApp(app, settings);
-      if (verdict.kind === "managed") {
-        apps.push({
-          name: verdict.app.name,
-          managed: true,
-          alias: verdict.app.alias,
-          workloadId: verdict.app.workloadId,
-          ...(app.latestRevisionName ? { latestRevision: app.latestRevisionName } : {}),
-          restartCount: 0,
-        });
-      } else if (verdict.kind === "skipped") {
-        apps.push({ name: verdict.name, managed: false, reason: verdict.reason });
-      }
+  for (const verdict of verdicts) {
+    if (verdict.kind === "managed") {
+      const latest = raw.get(verdict.app.name)?.latestRevisionName;
+      apps.push({
+        name: verdict.app.name,
+        managed: true,
+        alias: verdict.app.alias,
+        workloadId: verdict.app.workloadId,
+        ...(latest ? { latestRevision: latest } : {}),
+        restartCount: 0,
+      });
+    } else if (verdict.kind === "skipped") {
+      apps.push({ name: verdict.name, managed: false, reason: verdict.reason });
     }
   }
-  apps.sort((a, b) => a.name.localeCompare(b.name));
   return { apps, pages: Math.max(pages, 1) };
 }
 
