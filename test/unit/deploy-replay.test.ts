@@ -60,6 +60,8 @@ function stubs(over: Record<string, ActivityStub> = {}): Record<string, Activity
         removed: [],
       }),
     bundleRecord: () => ok({ recorded: true }),
+    // rotateBundle ends with the admin SVID step; outside TCP mode it does nothing.
+    adminSvidEnsure: () => ok({ lastAction: "none", reason: "not TCP mode", minted: "none" }),
     deployEntriesAndTokens: () => ok(batch),
     reattestPrepare: (i) =>
       ok({ app: appOf(i), alias: `spiffe://td/agent/${appOf(i)}`, workloadId: "w", previousAgents: [] }),
