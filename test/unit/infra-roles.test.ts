@@ -130,8 +130,8 @@ describe("the fixture accounts for every Azure call the product code makes", () 
     ],
     [
       "a call through an alias",
-      "const rev = s.containerApps.containerAppsRevisionReplicas;\nawait rev.listReplicas(rg, a, r);",
-      /containerAppsRevisionReplicas\.listReplicas/,
+      "const rev = s.containerApps.containerAppsRevisions;\nawait rev.restartRevision(rg, a, r);",
+      /containerAppsRevisions\.restartRevision/,
     ],
     ["a new data-plane call", "await secrets.beginDeleteSecret(name);", /beginDeleteSecret/],
   ])("fails on %s", (_what, code, expected) => {
