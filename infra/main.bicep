@@ -192,7 +192,12 @@ module storageRoles 'modules/roles-storage.bicep' = {
 module vaultRoles 'modules/roles-keyvault.bicep' = {
   scope: rg
   name: 'roles-keyvault'
-  params: { vaultName: vault.outputs.name, principalId: identity.outputs.principalId }
+  params: {
+    vaultName: vault.outputs.name
+    principalId: identity.outputs.principalId
+    // ARM evaluates only the branch it takes, so reference() runs only when an identity is given.
+    agentPrincipalId: empty(agentAppsIdentityId) ? '' : reference(agentAppsIdentityId, '2023-01-31').principalId
+  }
 }
 
 module appInsightsRoles 'modules/roles-appinsights.bicep' = {

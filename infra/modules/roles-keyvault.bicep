@@ -18,3 +18,20 @@ resource secretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalType: 'ServicePrincipal'
   }
 }
+
+@description('Principal id of the identity the agent apps read their Key Vault secret references with (empty: none given).')
+param agentPrincipalId string = ''
+
+// The agent apps' identity reads two kinds of secret through Container Apps' Key Vault
+// references when a revision starts: the pinned trust bundle version, and the join token a
+// deploy leaves in `join-token-<app>` (so no token is ever in an ARM request body). Reading is
+// all it needs: Secrets User, on this vault only.
+resource agentSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(agentPrincipalId)) {
+  scope: vault
+  name: guid(vault.id, agentPrincipalId, 'Key Vault Secrets User')
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4633458b-17de-408a-b874-0445c86b69e6')
+    principalId: agentPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
