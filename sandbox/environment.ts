@@ -55,6 +55,8 @@ export interface Sandbox {
   azure: AzureSimulator;
   services: AzureServices;
   settings: Record<string, string>;
+  /** The sandbox clock the host was started with (a restarted host must share it). */
+  clock: { timeScale: number; origin: number };
   /** Key Vault's Event Grid subscription to the product's keyVaultEvents function, unless opted out. */
   keyVaultEvents?: EventSubscription;
   describe(): string;
@@ -192,6 +194,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       azure,
       services,
       settings,
+      clock: { timeScale, origin: clockOrigin },
       keyVaultEvents,
       describe() {
         return [

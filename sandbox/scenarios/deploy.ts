@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { ContainerApp } from "@azure/arm-appcontainers";
 import { SecretClient } from "@azure/keyvault-secrets";
-import type { DeployOutput } from "../../orchestrations/deploy.js";
+import type { DeployOutput, DeployPlan } from "../../orchestrations/deploy.js";
 import { SandboxCredential } from "../../shared/azure/credential.js";
 import { ownedEntryId } from "../../shared/spire/entry-reconcile.js";
 import { type Sandbox, startSandbox } from "../environment.js";
+import { type HostProcess, startHostProcess } from "../host/process.js";
 import { pollUntil } from "../spire/index.js";
 import { fleetAppSpec } from "./fleet.js";
 import { armCallsSince, countTokenLeaks } from "./replica-restart.js";
@@ -33,9 +35,39 @@ interface DeployOperation {
   output: DeployOutput | null;
 }
 
+const REPO_ROOT = resolve(import.meta.dirname, "../..");
+let currentHost: HostProcess | undefined;
+
 async function hostFetch(sb: Sandbox, path: string, init?: RequestInit) {
+  const host = currentHost ?? sb.host;
   const sep = path.includes("?") ? "&" : "?";
-  return fetch(`${sb.host.url}${path}${sep}code=${sb.host.keys.functionKeys.default}`, init);
+  return fetch(`${host.url}${path}${sep}code=${host.keys.functionKeys.default}`, init);
+}
+
+/** SIGKILLs the product host once the deploy is fanning out, and starts it again on the same state. */
+async function killDuringFanOut(sb: Sandbox, ctx: ScenarioContext, id: string): Promise<HostProcess> {
+  await pollUntil(
+    "the deploy to be re-attesting apps",
+    async () => {
+      const r = await hostFetch(sb, `/api/operations/${id}`);
+      const o =
+        r.status === 200
+          ? ((await r.json()) as { status?: { step?: string; appsDone?: number } })
+          : undefined;
+      return o?.status?.step === "reattest" && (o.status.appsDone ?? 0) >= 1 ? true : undefined;
+    },
+    { timeoutMs: 300_000, intervalMs: 100, signal: ctx.signal },
+  );
+  await sb.host.kill("SIGKILL");
+  ctx.log("SIGKILLed the host during the fan-out; starting it again on the same state");
+  return startHostProcess({
+    appEntry: join(REPO_ROOT, "functions/index.ts"),
+    stateDir: join(ctx.workDir, "host"),
+    port: 0,
+    timeScale: sb.clock.timeScale,
+    clockOrigin: sb.clock.origin,
+    env: sb.settings,
+  });
 }
 
 /** An app as a person would have created it before spire-autopilot: no valid token yet. */
@@ -68,6 +100,10 @@ export interface DeployRunOptions {
   managed: number;
   spireApi: "grpc" | "run-command";
   maxParallel: number;
+  /** Ask for the dry-run plan first and compare it with what the deploy then does. */
+  dryRunFirst?: boolean;
+  /** SIGKILL the host during the fan-out and restart it (deploy-resume). */
+  killHost?: boolean;
 }
 
 /** The deploy scenario's run, sized and moded (deploy-vs-seed and the pace measurement reuse it). */
@@ -107,6 +143,20 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
     for (const a of [...MANAGED, UNMANAGED, UNUSABLE])
       before.set(a, await containerApps.containerApps.get(rg, a));
 
+    let plan: DeployPlan | undefined;
+    let planUnchanged = true;
+    if (opts.dryRunFirst) {
+      const puts = sb.azure.counters.snapshot().containerApps.puts;
+      const r = await hostFetch(sb, "/api/deploy", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ dryRun: true, images: { [MANAGED[0]!]: { [MANAGED[0]!]: NEW_IMAGE } } }),
+      });
+      if (r.status !== 200) throw new Error(`dry run answered ${r.status}: ${await r.text()}`);
+      plan = ((await r.json()) as { plan: DeployPlan }).plan;
+      ctx.log(`dry-run plan: ${JSON.stringify(plan)}`);
+      planUnchanged = sb.azure.counters.snapshot().containerApps.puts === puts;
+    }
     const counters0 = sb.azure.counters.snapshot();
     const started = Date.now();
     const res = await hostFetch(sb, "/api/deploy", {
@@ -121,6 +171,8 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
     if (res.status !== 202 || !accepted.id)
       throw new Error(`deploy not accepted: ${res.status} ${JSON.stringify(accepted)}`);
     ctx.log(`deploy accepted as ${accepted.id}; waiting for it`);
+    const putsBefore = sb.azure.transcript.all().length;
+    if (opts.killHost) currentHost = await killDuringFanOut(sb, ctx, accepted.id);
     const op = await pollUntil(
       "the deploy to finish",
       async () => {
@@ -204,7 +256,86 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
       otherContainersChanged,
       tokenLeaks,
       tokensChecked: tokens.length,
+      maxParallel: opts.maxParallel,
+      spireApi: opts.spireApi,
+      // Container restarts during the deploy: each failed attestation (rate limit, the placeholder
+      // token of a not-yet-deployed app) restarts the sidecar.
+      containerRestarts:
+        counters1.containerApps.containerRestarts - counters0.containerApps.containerRestarts,
     };
+    if (opts.killHost) {
+      // PUTs per app after the deploy started: a resumed deploy must not PUT an app twice.
+      const puts = new Map<string, number>();
+      for (const x of sb.azure.transcript.all().slice(putsBefore)) {
+        const m = /\/containerApps\/([^/?]+)$/i.exec(x.path.split("?")[0] ?? "");
+        if (x.method === "PUT" && m) puts.set(m[1]!, (puts.get(m[1]!) ?? 0) + 1);
+      }
+      const appsPutTwice = [...puts.values()].filter((n) => n > 1).length;
+      // Every Key Vault version of an app's token secret beyond the first is a token made twice.
+      let tokensWasted = 0;
+      for (const a of MANAGED) {
+        let versions = 0;
+        for await (const _v of vault.listPropertiesOfSecretVersions(`join-token-${a}`)) versions++;
+        tokensWasted += Math.max(0, versions - 1);
+      }
+      const resumed = op.runtimeStatus === "Completed";
+      await currentHost?.stop();
+      currentHost = undefined;
+      return {
+        resumed,
+        appsPutTwice,
+        tokensWasted,
+        succeeded,
+        seconds,
+        pass:
+          resumed &&
+          appsPutTwice === 0 &&
+          tokensWasted === 0 &&
+          succeeded === MANAGED.length &&
+          tokenLeaks === 0,
+      };
+    }
+    if (plan) {
+      const deployed = {
+        apps: out?.apps.map((a) => [a.app, a.outcome !== "skipped"]) ?? [],
+        entries: {
+          create: result.entriesCreated,
+          update: out?.totals.entriesUpdated ?? 0,
+          delete: result.entriesDeleted,
+        },
+        images: out?.totals.imagesChanged ?? 0,
+        tokens: out?.totals.tokenCount ?? 0,
+        calls: { arm: armCalls, runCommands: result.runCommands },
+      };
+      const planned = {
+        apps: plan.apps.map((a) => [a.app, a.included]).sort(),
+        entries: plan.entries,
+        images: plan.images.length,
+        tokens: plan.tokens,
+        calls: { arm: plan.calls.arm, runCommands: plan.calls.runCommands },
+      };
+      deployed.apps.sort();
+      const same = (k: keyof typeof planned) => JSON.stringify(planned[k]) === JSON.stringify(deployed[k]);
+      return {
+        planned,
+        deployed,
+        matches: {
+          apps: same("apps"),
+          entries: same("entries"),
+          images: same("images"),
+          tokens: same("tokens"),
+          calls: same("calls"),
+        },
+        unchangedByDryRun: planUnchanged,
+        pass:
+          planUnchanged &&
+          same("apps") &&
+          same("entries") &&
+          same("images") &&
+          same("tokens") &&
+          same("calls"),
+      };
+    }
     return {
       ...result,
       pass:
@@ -219,6 +350,8 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
         tokenLeaks === 0,
     };
   } finally {
+    await currentHost?.stop();
+    currentHost = undefined;
     await sb.stop();
   }
 }
@@ -229,4 +362,20 @@ export const deploy: Scenario = {
     "POST /api/deploy on a never-attested fleet (5 managed, 1 unmanaged, 1 tagged but unusable) with one image change: all managed apps attested, the stale owned entry deleted, nothing else changed, no token leaked.",
   timeoutSeconds: 900,
   run: (ctx) => runDeployScenario(ctx, { managed: 5, spireApi: "grpc", maxParallel: 5 }),
+};
+
+export const deployDryRun: Scenario = {
+  name: "deploy-dry-run",
+  description:
+    "The dry-run plan (apps in/out, entries, images, tokens, ARM calls and run-commands) compared with what the deploy then does, call for call.",
+  timeoutSeconds: 900,
+  run: (ctx) => runDeployScenario(ctx, { managed: 5, spireApi: "grpc", maxParallel: 5, dryRunFirst: true }),
+};
+
+export const deployResume: Scenario = {
+  name: "deploy-resume",
+  description:
+    "SIGKILL the product host while the deploy fans out, restart it on the same state: the deploy completes, no app is PUT twice, no token is made twice.",
+  timeoutSeconds: 900,
+  run: (ctx) => runDeployScenario(ctx, { managed: 5, spireApi: "grpc", maxParallel: 2, killHost: true }),
 };

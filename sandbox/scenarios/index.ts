@@ -1,7 +1,7 @@
 import { alertStorm } from "./alert-storm.js";
 import { caReset } from "./ca-reset-detected.js";
 import { caRotation } from "./ca-rotation.js";
-import { deploy } from "./deploy.js";
+import { deploy, deployDryRun, deployResume } from "./deploy.js";
 import { hostResume } from "./host-resume.js";
 import { logsAlert } from "./logs-alert.js";
 import { multiReplica } from "./multi-replica.js";
@@ -26,6 +26,8 @@ export const scenarios: Scenario[] = [
   caRotation,
   caReset,
   deploy,
+  deployDryRun,
+  deployResume,
 ];
 
 export function findScenario(name: string): Scenario | undefined {
