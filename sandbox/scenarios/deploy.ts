@@ -158,6 +158,7 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
       planUnchanged = sb.azure.counters.snapshot().containerApps.puts === puts;
     }
     const counters0 = sb.azure.counters.snapshot();
+    const logFrom = sb.spire.logs.lines.at(-1)?.index ?? -1;
     const started = Date.now();
     const res = await hostFetch(sb, "/api/deploy", {
       method: "POST",
@@ -185,6 +186,8 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     ctx.log(`deploy ${op.runtimeStatus}: ${JSON.stringify(op.output)}`);
     const counters1 = sb.azure.counters.snapshot();
+    await sb.spire.logs.poll();
+    const serverLines = sb.spire.logs.lines.filter((l) => l.index > logFrom);
     const armCalls = Object.values(armCallsSince(counters0.armCalls, counters1.armCalls)).reduce(
       (a, b) => a + b,
       0,
@@ -256,6 +259,10 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
       otherContainersChanged,
       tokenLeaks,
       tokensChecked: tokens.length,
+      // What real SPIRE did with the fan-out: attestations it completed and ones it refused for its
+      // per-IP rate limit (every agent of the sandbox attests from 127.0.0.1).
+      attestationsCompleted: serverLines.filter((l) => /attestation request completed/i.test(l.msg)).length,
+      rateLimited: serverLines.filter((l) => /rate.?limit|resource.?exhausted/i.test(l.raw)).length,
       maxParallel: opts.maxParallel,
       spireApi: opts.spireApi,
       // Container restarts during the deploy: each failed attestation (rate limit, the placeholder
