@@ -165,6 +165,7 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
         images: { [MANAGED[0]!]: { [MANAGED[0]!]: NEW_IMAGE } },
+        maxParallel: opts.maxParallel,
         reason: "scenario deploy",
       }),
     });
