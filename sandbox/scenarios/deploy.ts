@@ -304,8 +304,12 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
       };
     }
     if (plan) {
+      // ARM writes are the deploy's (one full-spec PUT per app); reads include revision and LRO
+      // polls whose number depends on how fast revisions start, so the plan gives their floor.
+      const byAction = armCallsSince(counters0.armCalls, counters1.armCalls);
+      const armWrites = byAction["Microsoft.App/containerApps/write"] ?? 0;
       const deployed = {
-        apps: out?.apps.map((a) => [a.app, a.outcome !== "skipped"]) ?? [],
+        apps: (out?.apps.map((a) => [a.app, a.outcome !== "skipped"]) ?? []).sort(),
         entries: {
           create: result.entriesCreated,
           update: out?.totals.entriesUpdated ?? 0,
@@ -313,35 +317,33 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
         },
         images: out?.totals.imagesChanged ?? 0,
         tokens: out?.totals.tokenCount ?? 0,
-        calls: { arm: armCalls, runCommands: result.runCommands },
+        calls: { armWrites, runCommands: result.runCommands },
       };
       const planned = {
         apps: plan.apps.map((a) => [a.app, a.included]).sort(),
         entries: plan.entries,
         images: plan.images.length,
         tokens: plan.tokens,
-        calls: { arm: plan.calls.arm, runCommands: plan.calls.runCommands },
+        calls: { armWrites: plan.tokens, runCommands: plan.calls.runCommands },
       };
-      deployed.apps.sort();
       const same = (k: keyof typeof planned) => JSON.stringify(planned[k]) === JSON.stringify(deployed[k]);
+      const matches = {
+        apps: same("apps"),
+        entries: same("entries"),
+        images: same("images"),
+        tokens: same("tokens"),
+        calls: same("calls"),
+        armReadsAtLeastPlanned: armCalls >= plan.calls.arm,
+      };
       return {
         planned,
         deployed,
-        matches: {
-          apps: same("apps"),
-          entries: same("entries"),
-          images: same("images"),
-          tokens: same("tokens"),
-          calls: same("calls"),
-        },
+        matches,
+        armPlannedFloor: plan.calls.arm,
+        armActual: armCalls,
+        armByAction: byAction,
         unchangedByDryRun: planUnchanged,
-        pass:
-          planUnchanged &&
-          same("apps") &&
-          same("entries") &&
-          same("images") &&
-          same("tokens") &&
-          same("calls"),
+        pass: planUnchanged && Object.values(matches).every(Boolean),
       };
     }
     return {
