@@ -36,6 +36,7 @@ interface DeployOperation {
 }
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
+const TIME_SCALE = 10;
 let currentHost: HostProcess | undefined;
 
 async function hostFetch(sb: Sandbox, path: string, init?: RequestInit) {
@@ -102,6 +103,8 @@ export interface DeployRunOptions {
   maxParallel: number;
   /** Ask for the dry-run plan first and compare it with what the deploy then does. */
   dryRunFirst?: boolean;
+  /** Real ms between two apps' attestations (default 1200; 0 = no pacing, to measure SPIRE). */
+  attestSpacingMs?: number;
   /** SIGKILL the host during the fan-out and restart it (deploy-resume). */
   killHost?: boolean;
 }
@@ -112,11 +115,16 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
   const sb = await startSandbox({
     stateDir: ctx.workDir,
     port: 0,
-    timeScale: 10,
+    timeScale: TIME_SCALE,
     profile: ctx.profile,
     echoHost: false,
     log: (m) => ctx.log(m),
-    settings: { SPIRE_API: opts.spireApi },
+    // SPIRE runs in real time but durable timers on the sandbox clock: the attestation spacing is
+    // scaled up so agents still attest 1.2 real seconds apart (SPIRE's 1/s per-IP limit).
+    settings: {
+      SPIRE_API: opts.spireApi,
+      DEPLOY_ATTEST_SPACING_MS: String((opts.attestSpacingMs ?? 1200) * TIME_SCALE),
+    },
   });
   try {
     // The alert path is another scenario's subject; here its re-attestations of the

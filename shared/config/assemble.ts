@@ -59,6 +59,8 @@ export interface AppConfig {
   alerts: { auth: AlertAuth; cooldownSeconds: number };
   /** Passed to each run in its input: orchestrations never read settings themselves. */
   reattest: { revisionTimeoutSeconds: number; verifyTimeoutSeconds: number };
+  /** The deploy's pacing of attestations (on the host's clock, like every durable timer). */
+  deploy: { attestSpacingMs: number };
   endpoints: {
     arm: ServiceEndpoint;
     logs: ServiceEndpoint;
@@ -151,6 +153,7 @@ export function assemble(v: Values): AppConfig {
       revisionTimeoutSeconds: v.REATTEST_REVISION_TIMEOUT_SECONDS,
       verifyTimeoutSeconds: v.REATTEST_VERIFY_TIMEOUT_SECONDS,
     },
+    deploy: { attestSpacingMs: v.DEPLOY_ATTEST_SPACING_MS },
     endpoints: compact({
       arm: endpoint(v.ARM_ENDPOINT, v.ARM_CA_CERT_FILE),
       logs: endpoint(v.LOGS_ENDPOINT, v.LOGS_CA_CERT_FILE),

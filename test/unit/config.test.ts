@@ -93,6 +93,7 @@ describe("loadConfig: defaults", () => {
       schedules: { healthSweep: "0 */5 * * * *", bundleRotation: "0 */15 * * * *" },
       alerts: { auth: { mode: "function-key" }, cooldownSeconds: 900 },
       reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
+      deploy: { attestSpacingMs: 1200 },
       endpoints: {
         arm: { url: "https://management.azure.com" },
         logs: { url: "https://api.loganalytics.azure.com/v1" },
@@ -782,6 +783,7 @@ describe("SETTINGS", () => {
       ALERT_COOLDOWN_SECONDS: "900",
       REATTEST_REVISION_TIMEOUT_SECONDS: "600",
       REATTEST_VERIFY_TIMEOUT_SECONDS: "300",
+      DEPLOY_ATTEST_SPACING_MS: "1200",
       AZURE_CREDENTIAL: "default",
       ARM_ENDPOINT: "https://management.azure.com",
       LOGS_ENDPOINT: "https://api.loganalytics.azure.com/v1",
