@@ -2,11 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import type { DurableClient } from "durable-functions";
 import { z } from "zod";
 import { DEFAULT_MAX_PARALLEL, type DeployInput, MAX_PARALLEL_LIMIT } from "../orchestrations/deploy.js";
-import {
-  DEFAULT_SERVER_WAIT_SECONDS,
-  DEFAULT_START_SPACING_SECONDS,
-  startDeploy,
-} from "../orchestrations/deploy.start.js";
+import { DEFAULT_SERVER_WAIT_SECONDS, startDeploy } from "../orchestrations/deploy.start.js";
 import type { AppConfig } from "../shared/config.js";
 import type { Discovered } from "../shared/containerapp/discover.js";
 import { deployPlan } from "../shared/deploy/plan.js";
@@ -18,7 +14,7 @@ import { json, problem, readValidBody } from "./http.js";
 import { unavailableResponse } from "./unavailable.js";
 
 export interface DeployDeps {
-  config: Pick<AppConfig, "apps" | "reattest" | "spire">;
+  config: Pick<AppConfig, "apps" | "reattest" | "spire" | "deploy">;
   discover(): Promise<Discovered>;
   /** Every entry on the server (dry run only). */
   listEntries(): Promise<Entry[]>;
@@ -94,7 +90,7 @@ export function deployHttpHandler(deps: DeployDeps) {
       maxParallel: body.maxParallel ?? DEFAULT_MAX_PARALLEL,
       ...(body.reason && { reason: body.reason }),
       reattestTiming: deps.config.reattest,
-      startSpacingSeconds: DEFAULT_START_SPACING_SECONDS,
+      startSpacingSeconds: deps.config.deploy.attestSpacingMs / 1000,
       serverWaitSeconds: DEFAULT_SERVER_WAIT_SECONDS,
     };
     let outcome: Awaited<ReturnType<typeof startDeploy>>;

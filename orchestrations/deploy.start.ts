@@ -11,8 +11,6 @@ export type DeployStartOutcome = { kind: "started" | "running"; instanceId: stri
 
 const RUNNING = new Set(["Running", "Pending", "Suspended", "ContinuedAsNew"]);
 
-/** SPIRE's default node attestation limit is 1/s per source IP; a margin above it. */
-export const DEFAULT_START_SPACING_SECONDS = 1.2;
 export const DEFAULT_SERVER_WAIT_SECONDS = 180;
 
 export async function startDeploy(client: DurableClient, input: DeployInput): Promise<DeployStartOutcome> {

@@ -66,8 +66,11 @@ export interface Sandbox {
   settings: Record<string, string>;
   /** Key Vault's Event Grid subscription to the product's keyVaultEvents function, unless opted out. */
   keyVaultEvents?: EventSubscription;
-  /** The sandbox clock every process shares (ms; `scale` sandbox ms per real ms). */
-  clock: { scale: number; now(): number };
+  /**
+   * The sandbox clock every process shares (ms; `scale` = `timeScale` sandbox ms per real ms,
+   * from `origin`): a restarted host must be started with the same one.
+   */
+  clock: { scale: number; now(): number; timeScale: number; origin: number };
   describe(): string;
   stop(): Promise<void>;
 }
@@ -221,7 +224,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       services,
       settings,
       keyVaultEvents,
-      clock,
+      clock: { ...clock, timeScale, origin: clockOrigin },
       describe() {
         return [
           "spire-autopilot sandbox",

@@ -3,7 +3,7 @@ import { agentDead } from "./agent-dead.js";
 import { alertStorm } from "./alert-storm.js";
 import { caReset } from "./ca-reset-detected.js";
 import { caRotation } from "./ca-rotation.js";
-import { deploy } from "./deploy.js";
+import { deploy, deployDryRun, deployResume } from "./deploy.js";
 import { deployVsSeed } from "./deploy-vs-seed.js";
 import { hostResume } from "./host-resume.js";
 import { logsAlert } from "./logs-alert.js";
@@ -40,6 +40,8 @@ export const scenarios: Scenario[] = [
   serverRemoved,
   deploy,
   deployVsSeed,
+  deployDryRun,
+  deployResume,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

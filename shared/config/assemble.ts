@@ -67,6 +67,8 @@ export interface AppConfig {
     agentSvidTtlSeconds: number;
     logIngestionDelaySeconds: number;
   };
+  /** The deploy's pacing of attestations (on the host's clock, like every durable timer). */
+  deploy: { attestSpacingMs: number };
   endpoints: {
     arm: ServiceEndpoint;
     logs: ServiceEndpoint;
@@ -170,6 +172,7 @@ export function assemble(v: Values): AppConfig {
       agentSvidTtlSeconds: v.SPIRE_AGENT_SVID_TTL_SECONDS,
       logIngestionDelaySeconds: v.LOG_INGESTION_DELAY_SECONDS,
     }),
+    deploy: { attestSpacingMs: v.DEPLOY_ATTEST_SPACING_MS },
     endpoints: compact({
       arm: endpoint(v.ARM_ENDPOINT, v.ARM_CA_CERT_FILE),
       logs: endpoint(v.LOGS_ENDPOINT, v.LOGS_CA_CERT_FILE),

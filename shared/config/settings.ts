@@ -331,6 +331,13 @@ export const SETTING_TABLE = {
     example: "300",
     schema: wholeNumber(60, 3600),
   }),
+  DEPLOY_ATTEST_SPACING_MS: withDefault("1200", {
+    group: "reattest",
+    description:
+      "milliseconds between two apps' join-token PUTs in a deploy, so their agents attest apart: SPIRE admits one node attestation per second per source IP by default and a Container Apps environment's egress shares addresses; a whole number from 0 to 60000",
+    example: "1200",
+    schema: wholeNumber(0, 60000),
+  }),
   ARM_ENDPOINT: withDefault("https://management.azure.com", {
     group: "endpoints",
     description: "Azure Resource Manager endpoint, https",

@@ -99,6 +99,7 @@ describe("loadConfig: defaults", () => {
       alerts: { auth: { mode: "function-key" }, cooldownSeconds: 900 },
       reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
       sweep: { mode: "repair", agentSvidTtlSeconds: 3600, logIngestionDelaySeconds: 300 },
+      deploy: { attestSpacingMs: 1200 },
       endpoints: {
         arm: { url: "https://management.azure.com" },
         logs: { url: "https://api.loganalytics.azure.com/v1" },
@@ -790,6 +791,7 @@ describe("SETTINGS", () => {
       ALERT_COOLDOWN_SECONDS: "900",
       REATTEST_REVISION_TIMEOUT_SECONDS: "600",
       REATTEST_VERIFY_TIMEOUT_SECONDS: "300",
+      DEPLOY_ATTEST_SPACING_MS: "1200",
       AZURE_CREDENTIAL: "default",
       ARM_ENDPOINT: "https://management.azure.com",
       LOGS_ENDPOINT: "https://api.loganalytics.azure.com/v1",

@@ -131,6 +131,7 @@ const post = (body?: string) =>
       apps: settings.apps,
       reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
       spire: { api: "grpc" } as never,
+      deploy: { attestSpacingMs: 1200 },
     },
     discover: discovered,
     listEntries: async () => [],

@@ -1,0 +1,3 @@
+import { scenarioTest } from "./run-scenario.js";
+
+scenarioTest("deploy-resume");
