@@ -113,10 +113,15 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const t = target();
     const answer = expectOk(await callApi(t, "POST", path, body), what);
     const started = answer.body as { id?: string; alreadyRunning?: boolean };
-    if (!wait || !started.id) {
+    if (!started.id) {
+      // An answer without an operation (deploy --dry-run's plan): nothing started, nothing to
+      // follow, and "started" would be a lie; the answer itself is the result.
+      printJson(started);
+      return EXIT.ok;
+    }
+    if (!wait) {
       if (json()) printJson(started);
-      else
-        print(`${what}: ${started.alreadyRunning ? "already running" : "started"} as ${started.id ?? "?"}`);
+      else print(`${what}: ${started.alreadyRunning ? "already running" : "started"} as ${started.id}`);
       return EXIT.ok;
     }
     if (!json())

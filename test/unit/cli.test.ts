@@ -62,7 +62,13 @@ beforeAll(async () => {
         output: done ? { outcome: nextOutcome } : null,
       });
     }
-    if (path === "/api/deploy") return send(400, { error: "Invalid body: images.orders: bad ref" });
+    if (path === "/api/deploy") {
+      // Like the API: a dry run answers its plan at once (200, no operation).
+      const body = seen.at(-1)?.body as { dryRun?: boolean; images?: unknown } | undefined;
+      return body?.dryRun && !body.images
+        ? send(200, { plan: { tokens: 1, entries: { create: 1, update: 0, delete: 0 } } })
+        : send(400, { error: "Invalid body: images.orders: bad ref" });
+    }
     if (path === "/api/bundle")
       return send(200, { secretName: "spire-bundle", match: true, server: {}, vault: {} });
     return send(404, { error: `no route ${path}` });
@@ -140,6 +146,22 @@ describe("the API's answers become exit codes", () => {
     expect(op.output.outcome).toBe(outcome);
     const post = seen.findLast((s) => s.method === "POST");
     expect(post).toMatchObject({ path: "/api/apps/orders/reattest", key: "k1", body: { force: true } });
+  });
+});
+
+describe("deploy --dry-run", () => {
+  it.each([
+    ["text", ["deploy", "--dry-run"]],
+    ["--json --wait", ["--json", "deploy", "--dry-run", "--wait"]],
+  ])("%s: prints the plan the API answered, follows nothing, exits 0", async (_what, args) => {
+    const before = seen.length;
+    const r = await cli(args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      plan: { tokens: 1, entries: { create: 1, update: 0, delete: 0 } },
+    });
+    expect(r.stdout + r.stderr).not.toContain("started");
+    expect(seen.slice(before).map((s) => s.path)).toEqual(["/api/deploy"]);
   });
 });
 
