@@ -199,15 +199,7 @@ export const SweepActivities = {
   sweepProbeServer: "sweepProbeServer",
   sweepRestartServer: "sweepRestartServer",
   sweepRecord: "sweepRecord",
-  sweepRestoreEntries: "sweepRestoreEntries",
 } as const;
-
-/** Workload entries put back after a CA reset (the server lost its datastore with its CA). */
-export interface SweepRestoreEntriesOutput {
-  created: number;
-  existed: number;
-  failed: number;
-}
 
 export type SweepModeName = "repair" | "observe";
 export type SweepServerVerdict = "healthy" | "unreachable" | "hung" | "ca-reset";

@@ -1,7 +1,6 @@
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { z } from "zod";
-import { listAppsForSweep } from "../shared/containerapp/sweep-list.js";
 import { classifyFleet } from "../shared/health/classify.js";
 import {
   FLEET_STATE_PARTITION,
@@ -29,7 +28,6 @@ import {
   type SweepRecordInput,
   type SweepRestartInput,
   type SweepRestartOutput,
-  type SweepRestoreEntriesOutput,
 } from "./contracts.js";
 import { runActivity, sha256Hex } from "./run.js";
 
@@ -271,50 +269,6 @@ export function sweepRecord(
   });
 }
 
-/**
- * After a CA reset the server's datastore is new and empty: every managed app's workload entry
- * (its SPIFFE ID under its alias, the configured selectors and TTL) is created again, so the
- * re-attested agents have something to sign. Idempotent: an existing entry counts as existed. The
- * deploy workflow's entry reconciliation does the same job (the lead may swap it in).
- */
-export function sweepRestoreEntries(
-  input: unknown,
-  services?: Services,
-  sink?: LogSink,
-): Promise<ActivityResult<SweepRestoreEntriesOutput>> {
-  return runActivity(
-    SweepActivities.sweepRestoreEntries,
-    z.unknown(),
-    input,
-    services,
-    sink,
-    async (_i, s, log) => {
-      const settings = { trustDomain: s.config.spire.trustDomain, apps: s.config.apps };
-      const { apps } = await listAppsForSweep(s.containerApps, s.config.apps.resourceGroup, settings);
-      const specs = apps.flatMap((a) =>
-        a.managed
-          ? [
-              {
-                spiffeId: a.workloadId,
-                parentId: a.alias,
-                selectors: s.config.apps.workloadSelectors,
-                x509SvidTtl: s.config.apps.workloadX509TtlSeconds,
-              },
-            ]
-          : [],
-      );
-      const results = specs.length > 0 ? await (await s.spire()).createEntries(specs) : [];
-      const out = {
-        created: results.filter((r) => r.status === "created").length,
-        existed: results.filter((r) => r.status === "exists").length,
-        failed: results.filter((r) => r.status === "failed").length,
-      };
-      log.info("workload entries restored after a CA reset", out);
-      return out;
-    },
-  );
-}
-
 type Handler<I, O> = (input: I, services?: Services, sink?: LogSink) => Promise<ActivityResult<O>>;
 
 function register<I, O>(name: string, handler: Handler<I, O>): void {
@@ -329,5 +283,4 @@ export function registerSweepActivities(): void {
   register(SweepActivities.sweepProbeServer, sweepProbeServer);
   register(SweepActivities.sweepRestartServer, sweepRestartServer);
   register(SweepActivities.sweepRecord, sweepRecord);
-  register(SweepActivities.sweepRestoreEntries, sweepRestoreEntries);
 }

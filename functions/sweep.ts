@@ -9,7 +9,7 @@ import { unavailableResponse } from "./unavailable.js";
 
 /* The health sweep's triggers: the schedule (HEALTH_SWEEP_SCHEDULE) and "sweep now". */
 
-export function sweepTimerHandler(config: Pick<AppConfig, "reattest" | "sweep">) {
+export function sweepTimerHandler(config: Pick<AppConfig, "reattest" | "deploy" | "sweep">) {
   return async (_timer: Timer, client: DurableClient, context: InvocationContext): Promise<void> => {
     const log = createLogger(context);
     try {
@@ -25,7 +25,7 @@ export function sweepTimerHandler(config: Pick<AppConfig, "reattest" | "sweep">)
 
 const sweepBody = z.object({ mode: z.enum(["repair", "observe"]).optional() }).strict();
 
-export function sweepHttpHandler(config: Pick<AppConfig, "reattest" | "sweep">) {
+export function sweepHttpHandler(config: Pick<AppConfig, "reattest" | "deploy" | "sweep">) {
   return async (
     request: HttpRequest,
     client: DurableClient,

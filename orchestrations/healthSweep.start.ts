@@ -1,6 +1,8 @@
 import type { DurableClient } from "durable-functions";
 import type { AppConfig } from "../shared/config.js";
 import { readInstance, unavailable } from "../shared/durable.js";
+import { DEFAULT_MAX_PARALLEL } from "./deploy.js";
+import { DEFAULT_SERVER_WAIT_SECONDS } from "./deploy.start.js";
 import {
   HEALTH_SWEEP_INSTANCE_ID,
   HEALTH_SWEEP_ORCHESTRATION,
@@ -25,7 +27,7 @@ export const RESTART_POLL_SECONDS = 5;
 
 /** The orchestration's input from settings: it never reads them itself. */
 export function sweepInput(
-  config: Pick<AppConfig, "reattest">,
+  config: Pick<AppConfig, "reattest" | "deploy">,
   trigger: HealthSweepInput["trigger"],
   mode: HealthSweepInput["mode"],
 ): HealthSweepInput {
@@ -37,6 +39,14 @@ export function sweepInput(
       verifyTimeoutSeconds: config.reattest.verifyTimeoutSeconds,
     },
     paceSeconds: ATTESTATION_PACE_SECONDS,
+    // A CA reset re-attests the fleet through the deploy workflow: its settings, built as
+    // functions/deploy.ts builds them for an HTTP deploy (the sweep adds the reason).
+    deploy: {
+      maxParallel: DEFAULT_MAX_PARALLEL,
+      reattestTiming: config.reattest,
+      startSpacingSeconds: config.deploy.attestSpacingMs / 1000,
+      serverWaitSeconds: DEFAULT_SERVER_WAIT_SECONDS,
+    },
     restartWaitSeconds: RESTART_WAIT_SECONDS,
     restartPollSeconds: RESTART_POLL_SECONDS,
   };

@@ -8,16 +8,15 @@ import {
   type SweepProbeOutput,
   type SweepRecordInput,
   type SweepRestartOutput,
-  type SweepRestoreEntriesOutput,
 } from "../activities/contracts.js";
 import { call, RunFailed, stepTracker } from "./activity-call.js";
+import { DEPLOY_INSTANCE_ID, DEPLOY_ORCHESTRATION, type DeployInput, type DeployOutput } from "./deploy.js";
 import {
   REATTEST_ORCHESTRATION,
   type ReattestInput,
   type ReattestOutput,
   reattestInstanceId,
 } from "./reattest.js";
-import { ROTATE_BUNDLE_ORCHESTRATION, type RotateBundleInput } from "./rotateBundle.start.js";
 
 /*
  * One health sweep: observe (snapshot → verdicts → fleet table, in one activity) → act on the
@@ -39,12 +38,24 @@ export interface HealthSweepInput {
    * second per source IP, and every re-attested agent attests from the same environment.
    */
   paceSeconds: number;
+  /**
+   * The deploy a CA reset runs (apps, images and reason left out: every managed app, no image
+   * change, the sweep's reason), built by the starter as functions/deploy.ts builds an HTTP one.
+   */
+  deploy: Omit<DeployInput, "apps" | "images" | "reason">;
   /** How long a restarted server has to come back healthy, and how often to look. */
   restartWaitSeconds: number;
   restartPollSeconds: number;
 }
 
-export type HealthSweepStep = "observe" | "restart-server" | "rotate-bundle" | "reattest" | "record" | "done";
+export type HealthSweepStep =
+  | "observe"
+  | "restart-server"
+  | "deploy"
+  | "verify"
+  | "reattest"
+  | "record"
+  | "done";
 
 export interface HealthSweepStatus {
   step: HealthSweepStep;
@@ -68,8 +79,13 @@ export interface HealthSweepOutput {
   /** For a restart: whether the server's roots after it are the ones before it. */
   caUnchanged?: boolean;
   serverRestarts: number;
-  /** Workload entries created again after a CA reset. */
+  /** Workload entries created again after a CA reset (by the deploy's entry reconciliation). */
   entriesRestored?: number;
+  /**
+   * After a CA reset: the server still holds the CA it held when the sweep saw the reset, and
+   * every app's re-attestation saw its workload SVID signed after that, so every SVID chains to it.
+   */
+  chainsToNewCa?: boolean;
   reattestsStarted: number;
   actions: SweepAction[];
   deferred: Record<string, number>;
@@ -98,15 +114,16 @@ export const healthSweepOrchestrator: OrchestrationHandler = function* (context:
   let failure: string | undefined;
   let fingerprintsAfter: string[] | undefined;
   let entriesRestored: number | undefined;
+  let chainsToNewCa: boolean | undefined;
 
-  /** Starts the re-attestations paced `paceSeconds` apart, then waits for every one. */
-  function* reattestAll(apps: SweepObserveOutput["plan"]["reattest"], reason: string) {
+  /** Per-app repairs: starts the re-attestations paced `paceSeconds` apart, then waits for every one. */
+  function* reattestAll(apps: SweepObserveOutput["plan"]["reattest"]) {
     const pending: Array<{ app: string; verdict: string; task: df.Task }> = [];
     for (const [i, { app, verdict }] of apps.entries()) {
       const reattest: ReattestInput = {
         app,
         trigger: "sweep",
-        reason: `${reason}: ${verdict}`,
+        reason: `health sweep: ${verdict}`,
         timing: input.reattestTiming,
       };
       const task = context.df.callSubOrchestrator(REATTEST_ORCHESTRATION, reattest, reattestInstanceId(app));
@@ -198,36 +215,58 @@ export const healthSweepOrchestrator: OrchestrationHandler = function* (context:
           : `restart failed: ${restart.detail}`;
       }
     } else if (plan.serverAction === "rotate-and-reattest-all") {
-      enter("rotate-bundle");
-      const rotation: RotateBundleInput = {
-        trigger: "sweep",
-        reason: `health sweep: ${observed.server.reason}`,
-      };
-      const rotated = (yield context.df.callSubOrchestrator(
-        ROTATE_BUNDLE_ORCHESTRATION,
-        rotation,
-        `${context.df.instanceId}-rotate-bundle`,
-      )) as { outcome: string; action?: string; failure?: string };
-      if (rotated.outcome !== "succeeded") {
-        throw new RunFailed(
-          `the bundle rotation after the CA reset failed: ${rotated.failure ?? rotated.outcome}`,
-        );
+      // The deploy workflow is the one fan-out for the whole fleet: it rotates the bundle, puts the
+      // workload entries back (a server that lost its data dir lost them with its CA), mints the
+      // tokens and re-attests every managed app paced to SPIRE's attestation rate limit. Its
+      // singleton id means a deploy already running is this repair; a second is never started.
+      enter("deploy");
+      const deploy: DeployInput = { ...input.deploy, reason: "sweep: ca-reset" };
+      let deployed: DeployOutput;
+      try {
+        deployed = (yield context.df.callSubOrchestrator(
+          DEPLOY_ORCHESTRATION,
+          deploy,
+          DEPLOY_INSTANCE_ID,
+        )) as DeployOutput;
+      } catch (err) {
+        serverActionOutcome = `deploy not started by the sweep (instance "${DEPLOY_INSTANCE_ID}" busy or failed: ${firstLine(err)}); a running deploy re-attests the fleet, the next sweep checks the result`;
+        throw new RunFailed(serverActionOutcome);
       }
-      // A server that lost its data dir lost its entries with its CA: put the workload entries
-      // back before the agents attest, or there is nothing for them to sign.
-      const restored = yield* call<SweepRestoreEntriesOutput>(
-        context,
-        SweepActivities.sweepRestoreEntries,
-        {},
-      );
-      entriesRestored = restored.created;
-      enter("reattest");
-      yield* reattestAll(plan.reattest, "CA reset");
-      const signed = actions.filter((a) => a.outcome === "succeeded").length;
-      serverActionOutcome = `bundle ${rotated.action ?? "rotated"}; ${signed} of ${plan.reattest.length} apps re-attested`;
+      const verdictOf = new Map(plan.reattest.map((a) => [a.app, a.verdict]));
+      for (const a of deployed.apps) {
+        if (a.outcome === "skipped") continue;
+        actions.push({
+          app: a.app,
+          action: "reattest",
+          verdict: verdictOf.get(a.app) ?? "ca-reset",
+          outcome: a.outcome,
+          ...(a.outcome === "failed" ? { failure: a.reason.slice(0, 500) } : {}),
+        });
+      }
+      entriesRestored = deployed.totals.entriesCreated;
+      const signed = deployed.totals.succeeded;
+      const total = deployed.totals.succeeded + deployed.totals.failed;
+      if (deployed.outcome === "failed" && deployed.failure) {
+        serverActionOutcome = `deploy failed: ${deployed.failure}`;
+        throw new RunFailed(`the deploy after the CA reset failed: ${deployed.failure}`);
+      }
+
+      // Verify: the CA the apps were re-attested onto is the one the sweep found, and still the
+      // server's; each re-attestation checked its workload SVID was signed after it started.
+      enter("verify");
+      const probe = yield* call<SweepProbeOutput>(context, SweepActivities.sweepProbeServer, {});
+      if (probe.state === "healthy") fingerprintsAfter = probe.fingerprints;
+      const sameCa =
+        probe.state === "healthy" &&
+        observed.knownFingerprints.length > 0 &&
+        sameSet(observed.knownFingerprints, probe.fingerprints);
+      chainsToNewCa = sameCa && total > 0 && signed === total;
+      serverActionOutcome = `deploy ${deployed.outcome}; ${signed} of ${total} apps re-attested; ${
+        sameCa ? "CA unchanged since the reset" : `CA not confirmed (${probe.state}: ${probe.detail})`
+      }`;
     } else if (plan.reattest.length > 0) {
       enter("reattest");
-      yield* reattestAll(plan.reattest, "health sweep");
+      yield* reattestAll(plan.reattest);
     }
   } catch (err) {
     if (!(err instanceof RunFailed)) throw err;
@@ -271,6 +310,7 @@ export const healthSweepOrchestrator: OrchestrationHandler = function* (context:
     ...(caUnchanged !== undefined ? { caUnchanged } : {}),
     serverRestarts,
     ...(entriesRestored !== undefined ? { entriesRestored } : {}),
+    ...(chainsToNewCa !== undefined ? { chainsToNewCa } : {}),
     reattestsStarted: actions.filter((a) => a.outcome !== "not-started").length,
     actions,
     deferred: observed?.plan.deferred ?? {},
@@ -279,3 +319,8 @@ export const healthSweepOrchestrator: OrchestrationHandler = function* (context:
   };
   return output;
 };
+
+function firstLine(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return (m.split("\n")[0] ?? m).slice(0, 300);
+}

@@ -8,9 +8,10 @@ import type { Scenario } from "./types.js";
 /*
  * Learning #25: the SPIRE server's container is removed and run again with an empty data dir, so
  * the server starts over with a new CA and an empty datastore; every agent's identity is now
- * worthless. The sweep sees none of Key Vault's roots in the server's bundle (ca-reset), rotates
- * the bundle, puts the workload entries back and re-attests every app, paced at SPIRE's
- * attestation rate limit; every workload SVID then chains to the new CA.
+ * worthless. The sweep sees none of Key Vault's roots in the server's bundle (ca-reset) and runs the
+ * deploy workflow, which rotates the bundle, puts the workload entries back and re-attests every
+ * app, paced at SPIRE's attestation rate limit; every workload SVID then chains to the new CA
+ * (checked here from each agent's Workload API, independently of the sweep's own check).
  */
 
 const APPS = ["orders", "billing", "search"];
@@ -98,6 +99,7 @@ export const serverRemoved: Scenario = {
         allChainToNewCa: chained === APPS.length,
         secondsToRecovered: seconds(recoveredAt - removedAt),
         entriesRestored: out?.entriesRestored,
+        sweepChainsToNewCa: out?.chainsToNewCa,
         serverActionOutcome: out?.serverActionOutcome,
         pass: out?.server.verdict === "ca-reset" && appsReattested === APPS.length && chained === APPS.length,
       };

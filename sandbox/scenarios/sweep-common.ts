@@ -55,6 +55,7 @@ export interface SweepRun {
     caUnchanged?: boolean;
     serverRestarts: number;
     entriesRestored?: number;
+    chainsToNewCa?: boolean;
     reattestsStarted: number;
     actions: Array<{ app: string; verdict: string; outcome: string; svidSigned?: unknown; failure?: string }>;
     deferred: Record<string, number>;

@@ -1,6 +1,14 @@
+import type * as df from "durable-functions";
 import type { OrchestrationContext } from "durable-functions";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ActivityResult, SweepObserveOutput, SweepRecordInput } from "../../activities/contracts.js";
+import type { DiscoverOutput, EntriesAndTokensOutput } from "../../activities/deploy.contracts.js";
+import {
+  DEPLOY_INSTANCE_ID,
+  DEPLOY_ORCHESTRATION,
+  type DeployInput,
+  deployOrchestrator,
+} from "../../orchestrations/deploy.js";
 import {
   HEALTH_SWEEP_INSTANCE_ID,
   HEALTH_SWEEP_ORCHESTRATION,
@@ -32,10 +40,66 @@ function observed(plan: Partial<SweepObserveOutput["plan"]>, server = "healthy")
 
 let harness: ReplayHarness;
 const reattestRuns: string[] = [];
+const deployRuns: Array<{ instanceId: string; input: DeployInput }> = [];
 afterEach(async () => {
   await harness?.dispose();
   reattestRuns.length = 0;
+  deployRuns.length = 0;
 });
+
+// The real deploy orchestration, counted once per run (not per replay).
+const deployCounted = function* (context: OrchestrationContext) {
+  if (!context.df.isReplaying)
+    deployRuns.push({ instanceId: context.df.instanceId, input: context.df.getInput() as DeployInput });
+  return yield* deployOrchestrator(context) as Generator<df.Task, unknown, unknown>;
+};
+
+const APPS = ["a", "b", "c"];
+const discovered: DiscoverOutput = {
+  targets: APPS.map((name) => ({
+    name,
+    alias: `spiffe://td/agent/${name}`,
+    workloadId: `spiffe://td/ests/bp/b/aid/${name}`,
+    selectors: [{ type: "unix", value: "uid:0" }],
+    images: {},
+  })),
+  apps: [
+    ...APPS.map((app) => ({ app, included: true, reason: "managed" })),
+    { app: "plain", included: false, reason: "unmanaged: no spire-autopilot=managed tag" },
+  ],
+  images: [],
+  keep: [],
+  armPages: 1,
+};
+const batch: EntriesAndTokensOutput = {
+  entries: { created: 3, existed: 0, updated: 0, deleted: 0, providedByUnowned: [], failures: [] },
+  tokens: APPS.map((app) => ({
+    app,
+    secretUrl: `https://kv.example/secrets/join-token-${app}/${"0".repeat(32)}`,
+    tokenSha256: app
+      .repeat(64)
+      .slice(0, 64)
+      .replace(/[^0-9a-f]/g, "a"),
+    reused: false,
+  })),
+};
+/** The deploy's own activities (its bundle rotation and re-attestations are stubbed orchestrations). */
+const deployStubs = (over: Record<string, ActivityStub> = {}): Record<string, ActivityStub> => ({
+  deployDiscover: () => ok(discovered),
+  deployServerHealth: () => ok({ healthy: true, detail: "ok" }),
+  deployEntriesAndTokens: () => ok(batch),
+  ...over,
+});
+const caReset = () =>
+  ok(
+    observed(
+      {
+        serverAction: "rotate-and-reattest-all",
+        reattest: APPS.map((app) => ({ app, verdict: "not-deployed" })),
+      },
+      "ca-reset",
+    ),
+  );
 
 // biome-ignore lint/correctness/useYield: an orchestrator is a generator; this stub schedules nothing
 const reattestStub = function* (context: OrchestrationContext) {
@@ -54,18 +118,27 @@ const rotateStub = function* () {
   return { outcome: "succeeded", action: "ca-reset" };
 };
 
-async function sweep(activities: Record<string, ActivityStub>, mode: "repair" | "observe" = "repair") {
+async function sweep(
+  activities: Record<string, ActivityStub>,
+  mode: "repair" | "observe" = "repair",
+  before?: (h: ReplayHarness) => Promise<void>,
+) {
   harness = new ReplayHarness({
     orchestrations: {
       [HEALTH_SWEEP_ORCHESTRATION]: healthSweepOrchestrator,
       [REATTEST_ORCHESTRATION]: reattestStub,
       [ROTATE_BUNDLE_ORCHESTRATION]: rotateStub,
+      [DEPLOY_ORCHESTRATION]: deployCounted,
     },
     activities: { sweepRecord: () => ok({ rows: 1 }), ...activities },
     timeScale: 1000,
   });
+  if (before) await before(harness);
   const input = sweepInput(
-    { reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 } },
+    {
+      reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
+      deploy: { attestSpacingMs: 1000 },
+    },
     "timer",
     mode,
   );
@@ -137,23 +210,79 @@ describe("healthSweep orchestration (replayed by durable-functions, activities s
     expect(out.serverActionOutcome).toMatch(/CHANGED/);
   });
 
-  it("a CA reset: rotation first, entries restored, then every app re-attested", async () => {
-    const { out, names } = await sweep({
-      sweepObserve: () =>
-        ok(
-          observed(
-            {
-              serverAction: "rotate-and-reattest-all",
-              reattest: ["a", "b", "c"].map((app) => ({ app, verdict: "not-deployed" })),
-            },
-            "ca-reset",
-          ),
-        ),
-      sweepRestoreEntries: () => ok({ created: 3, existed: 0, failed: 0 }),
+  it("a CA reset runs the deploy workflow once (its singleton id, the sweep's reason), then verifies the CA", async () => {
+    const { out, names, record } = await sweep({
+      sweepObserve: caReset,
+      sweepProbeServer: () => ok({ state: "healthy", detail: "", fingerprints: [FP] }),
+      ...deployStubs(),
     });
-    expect(names).toEqual(["sweepObserve", "sweepRestoreEntries", "sweepRecord"]);
-    expect(reattestRuns.sort()).toEqual(["a", "b", "c"]);
-    expect(out).toMatchObject({ entriesRestored: 3, reattestsStarted: 3 });
-    expect(out.serverActionOutcome).toMatch(/3 of 3/);
+    expect(deployRuns).toHaveLength(1);
+    expect(deployRuns[0]).toMatchObject({
+      instanceId: DEPLOY_INSTANCE_ID,
+      input: { reason: "sweep: ca-reset", startSpacingSeconds: 1, maxParallel: 5 },
+    });
+    expect(deployRuns[0]!.input.apps).toBeUndefined();
+    // The deploy's fan-out re-attested every managed app; the sweep has no entry step of its own.
+    expect(names).toEqual([
+      "sweepObserve",
+      "deployDiscover",
+      "deployServerHealth",
+      "deployEntriesAndTokens",
+      "sweepProbeServer",
+      "sweepRecord",
+    ]);
+    expect(reattestRuns.sort()).toEqual(APPS);
+    expect(out).toMatchObject({ entriesRestored: 3, reattestsStarted: 3, chainsToNewCa: true });
+    expect(out.actions.map((a) => [a.app, a.outcome, a.verdict])).toEqual(
+      APPS.map((app) => [app, "succeeded", "not-deployed"]),
+    );
+    expect(out.serverActionOutcome).toMatch(/3 of 3 apps re-attested; CA unchanged/);
+    expect(record.actions).toHaveLength(3);
+    expect(record.serverFingerprints).toEqual([FP]);
+  });
+
+  it("a CA that changed again during the deploy is not reported as the one every SVID chains to", async () => {
+    const { out } = await sweep({
+      sweepObserve: caReset,
+      sweepProbeServer: () => ok({ state: "healthy", detail: "", fingerprints: ["b".repeat(64)] }),
+      ...deployStubs(),
+    });
+    expect(out.chainsToNewCa).toBe(false);
+    expect(out.serverActionOutcome).toMatch(/CA not confirmed/);
+  });
+
+  it("a deploy already running is reported, and no second deploy is started", async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const { out, names } = await sweep(
+      {
+        sweepObserve: caReset,
+        sweepProbeServer: () => ok({ state: "healthy", detail: "", fingerprints: [FP] }),
+        // The operator's deploy hangs in discovery until the sweep is over.
+        ...deployStubs({
+          deployDiscover: async () => {
+            await held;
+            return ok(discovered);
+          },
+        }),
+      },
+      "repair",
+      async (h) => {
+        h.start(
+          DEPLOY_ORCHESTRATION,
+          { maxParallel: 5, reattestTiming: {}, startSpacingSeconds: 1, serverWaitSeconds: 60 },
+          DEPLOY_INSTANCE_ID,
+        );
+        await h.waitFor(DEPLOY_INSTANCE_ID, () => harness.callsOf("deployDiscover").length === 1);
+      },
+    );
+    release();
+    expect(deployRuns).toHaveLength(1);
+    expect(names.filter((n) => n === "deployDiscover")).toHaveLength(1);
+    expect(out.failure).toMatch(/deploy not started by the sweep/);
+    expect(out.reattestsStarted).toBe(0);
+    expect(reattestRuns).toEqual([]);
   });
 });

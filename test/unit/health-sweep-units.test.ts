@@ -45,6 +45,7 @@ describe("the sweep's Logs facts", () => {
 describe("POST /api/sweep", () => {
   const config = {
     reattest: { revisionTimeoutSeconds: 600, verifyTimeoutSeconds: 300 },
+    deploy: { attestSpacingMs: 1000 },
     sweep: { mode: "repair" as const, agentSvidTtlSeconds: 3600, logIngestionDelaySeconds: 300 },
   };
   function fakeClient() {
