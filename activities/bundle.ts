@@ -2,8 +2,9 @@ import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { z } from "zod";
 import { PermanentError } from "../shared/errors.js";
-import type { LogSink } from "../shared/logging.js";
+import type { Logger, LogSink } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
+import type { TrustBundle } from "../shared/spire/types.js";
 import { decideRotation } from "../shared/trust/decision.js";
 import { recordRotation } from "../shared/trust/ledger.js";
 import { readServerBundle } from "../shared/trust/server-bundle.js";
@@ -85,8 +86,24 @@ export function bundleSync(
   services?: Services,
   sink?: LogSink,
 ): Promise<ActivityResult<BundleSyncOutput>> {
-  return runActivity(Activities.bundleSync, SyncSchema, input, services, sink, async (i, s, log) => {
-    const bundle = await readServerBundle(s);
+  return runActivity(Activities.bundleSync, SyncSchema, input, services, sink, async (i, s, log) =>
+    syncBundle(s, i.vault, await readServerBundle(s), log),
+  );
+}
+
+/**
+ * bundleSync's decision and write for a bundle already read: a deploy in run-command mode reads
+ * the bundle in the same script as its other reads and syncs it here, in its own activity, so the
+ * PEM still never enters durable history.
+ */
+export async function syncBundle(
+  s: Services,
+  vault: BundleSyncInput["vault"],
+  bundle: TrustBundle,
+  log: Logger,
+): Promise<BundleSyncOutput> {
+  const i = { vault };
+  {
     const server = summarizeServerBundle(bundle);
     const decision = decideRotation(server, i.vault ?? undefined);
     if (decision.action === "refused") {
@@ -119,7 +136,7 @@ export function bundleSync(
       sequence: server.sequence,
     });
     return { ...base, written: true, version: written.version };
-  });
+  }
 }
 
 /** The run in the fleet table: the summary row, and an event row when a version was written. */

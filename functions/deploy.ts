@@ -92,6 +92,7 @@ export function deployHttpHandler(deps: DeployDeps) {
       reattestTiming: deps.config.reattest,
       startSpacingSeconds: deps.config.deploy.attestSpacingMs / 1000,
       serverWaitSeconds: DEFAULT_SERVER_WAIT_SECONDS,
+      spireAccess: deps.config.spire.api,
     };
     let outcome: Awaited<ReturnType<typeof startDeploy>>;
     try {
