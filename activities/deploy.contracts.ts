@@ -14,6 +14,7 @@ export const DeployActivities = {
   deployProbe: "deployProbe",
   deployStartServer: "deployStartServer",
   deployRollover: "deployRollover",
+  deployRecord: "deployRecord",
 } as const;
 
 export type { DeployTarget };
@@ -102,4 +103,28 @@ export interface EntriesAndTokensOutput {
     failures: string[];
   };
   tokens: DeployToken[];
+}
+
+/** The deploy's own ledger row (activities/deploy-ledger.ts): no secrets, only outcomes and counts. */
+export interface DeployRecordInput {
+  runId: string;
+  reason?: string;
+  startedAt: string;
+  finishedAt: string;
+  outcome: "succeeded" | "partial" | "failed";
+  failure?: string;
+  spireAccess: "grpc" | "run-command";
+  totals: {
+    apps: number;
+    succeeded: number;
+    failed: number;
+    skipped: number;
+    entriesCreated: number;
+    entriesUpdated: number;
+    entriesDeleted: number;
+    tokenCount: number;
+    imagesChanged: number;
+  };
+  stepSeconds: Record<string, number>;
+  apps: Array<{ app: string; outcome: "succeeded" | "failed" | "skipped"; reason: string }>;
 }

@@ -26,6 +26,7 @@ import {
   type ServerHealthOutput,
   type StartServerOutput,
 } from "./deploy.contracts.js";
+import { deployRecord } from "./deploy-ledger.js";
 import type { ActivityHandler } from "./reattest.js";
 import { workloadSvidSignedSince } from "./reattest.js";
 import { appName, runActivity, sha256Hex } from "./run.js";
@@ -404,6 +405,7 @@ export const DEPLOY_ACTIVITIES: Readonly<Record<string, ActivityHandler>> = {
   [DeployActivities.deployProbe]: asHandler(deployProbe),
   [DeployActivities.deployStartServer]: asHandler(deployStartServer),
   [DeployActivities.deployRollover]: asHandler(deployRollover),
+  [DeployActivities.deployRecord]: asHandler(deployRecord),
 };
 
 export function registerDeployActivities(): void {

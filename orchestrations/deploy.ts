@@ -1,8 +1,10 @@
+import type * as df from "durable-functions";
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
 import type { VerifyOutput } from "../activities/contracts.js";
 import { Activities, type BundleRecordInput } from "../activities/contracts.js";
 import {
   DeployActivities,
+  type DeployRecordInput,
   type DeployTarget,
   type DiscoverOutput,
   type EntriesAndTokensOutput,
@@ -192,7 +194,8 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
     tokenCount: 0,
     imagesChanged: 0,
   };
-  const finish = (failure?: string): DeployOutput => {
+  /** The output, after the deploy's own ledger row (a ledger outage does not change the outcome). */
+  function* finish(failure?: string): Generator<df.Task, DeployOutput, unknown> {
     const apps = [...outcomes.values()].sort((a, b) => a.app.localeCompare(b.app));
     totals.apps = apps.length;
     totals.succeeded = apps.filter((a) => a.outcome === "succeeded").length;
@@ -204,9 +207,35 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
         : totals.failed > 0
           ? "partial"
           : "succeeded";
+    if (status.step !== "record") enter("record");
+    const record: DeployRecordInput = {
+      runId,
+      ...(input.reason && { reason: input.reason }),
+      startedAt: startedAt.toISOString(),
+      finishedAt: context.df.currentUtcDateTime.toISOString(),
+      outcome,
+      ...(failure && { failure }),
+      spireAccess: input.spireAccess ?? "grpc",
+      totals,
+      stepSeconds: status.stepSeconds,
+      apps: apps.map(({ app, outcome, reason }) => ({ app, outcome, reason })),
+    };
+    let ledgerNote: string | undefined;
+    try {
+      yield* call(context, DeployActivities.deployRecord, record);
+    } catch (err) {
+      if (!(err instanceof RunFailed)) throw err;
+      ledgerNote = `ledger not updated: ${err.message}`;
+    }
     enter("done");
-    return { outcome, apps, totals, stepSeconds: status.stepSeconds, ...(failure && { failure }) };
-  };
+    return {
+      outcome,
+      apps,
+      totals,
+      stepSeconds: status.stepSeconds,
+      ...((failure || ledgerNote) && { failure: [failure, ledgerNote].filter(Boolean).join("; ") }),
+    };
+  }
 
   let found: DiscoverOutput;
   try {
@@ -216,7 +245,7 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
     });
   } catch (err) {
     if (!(err instanceof RunFailed)) throw err;
-    return finish(err.message);
+    return yield* finish(err.message);
   }
   for (const a of found.apps) {
     if (a.included) status.apps[a.app] = "pending";
@@ -243,7 +272,7 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
       } catch (err) {
         if (!(err instanceof RunFailed)) throw err;
         for (const t of found.targets) markFailed(t.name, "the SPIRE server's state was not read");
-        return finish(err.message);
+        return yield* finish(err.message);
       }
       health = probe;
     } else {
@@ -264,7 +293,7 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
     const now = context.df.currentUtcDateTime.getTime();
     if (now >= deadline) {
       for (const t of found.targets) markFailed(t.name, "the SPIRE server was not ready");
-      return finish(
+      return yield* finish(
         `the SPIRE server did not answer within ${input.serverWaitSeconds} s (${health.detail}); check its container on the VM (docker ps -a), start it (docker start, never rm), then deploy again.`,
       );
     }
@@ -302,7 +331,7 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
     })) as RotateBundleOutput;
     if (rotation.outcome !== "succeeded") {
       for (const t of found.targets) markFailed(t.name, "trust material not in Key Vault");
-      return finish(`the trust bundle rotation failed: ${rotation.failure ?? "unknown reason"}`);
+      return yield* finish(`the trust bundle rotation failed: ${rotation.failure ?? "unknown reason"}`);
     }
   }
 
@@ -317,7 +346,7 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
   } catch (err) {
     if (!(err instanceof RunFailed)) throw err;
     for (const t of found.targets) markFailed(t.name, "entries and tokens not created");
-    return finish(err.message);
+    return yield* finish(err.message);
   }
   totals.entriesCreated = batch.entries.created;
   totals.entriesUpdated = batch.entries.updated;
@@ -417,7 +446,7 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
     context.df.setCustomStatus(status);
   }
   enter("record");
-  return finish();
+  return yield* finish();
 
   function settle(t: DeployTarget, out: ReattestOutput | undefined, error: unknown) {
     if (!out) {
