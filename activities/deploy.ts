@@ -5,6 +5,7 @@ import { z } from "zod";
 import { discoverApps } from "../shared/containerapp/discover.js";
 import { selectDeploy } from "../shared/deploy/selection.js";
 import { PermanentError } from "../shared/errors.js";
+import { startServerContainer } from "../shared/health/server-restart.js";
 import { type Logger, type LogSink, registerSecret } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
 import { agentAliasId } from "../shared/spiffe/ids.js";
@@ -217,7 +218,11 @@ export function deployStartServer(
     services,
     sink,
     async (_i, s, log) => {
-      const out = await runCommandOnly(await s.spire(), "startServerContainer")();
+      const spire = await s.spire();
+      // By run-command through the adapter; over the API through a run-command of its own (the VM).
+      const out = spire.startServerContainer
+        ? await spire.startServerContainer()
+        : await startServerContainer(s, log);
       log.warn("started the SPIRE server's stopped container", { ...out });
       return out;
     },

@@ -279,8 +279,10 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
       health = yield* call<ServerHealthOutput>(context, DeployActivities.deployServerHealth, {});
     }
     if (health.healthy) break;
-    if (health.container === "stopped" && !containerStarted) {
-      // The VM's server container is stopped: start it (docker start, never rm), once, then wait.
+    // The VM's server container stopped: start it (docker start, never rm), once, then wait. By
+    // run-command the probe said so; over the API one run-command looks, and starts it only if
+    // it is stopped: it costs a run-command only when the server does not answer.
+    if (!containerStarted && (byRunCommand ? health.container === "stopped" : true)) {
       containerStarted = true;
       try {
         const started = yield* call<StartServerOutput>(context, DeployActivities.deployStartServer, {});

@@ -50,7 +50,7 @@ beforeAll(() => {
       '  "agent list") printf \'{"agents":[%s]}\\n\' "$(ids "$FAKE_AGENTS")" ;;',
       '  "entry show") printf \'{"entries":[%s]}\\n\' "$(parents "$FAKE_PARENTS")" ;;',
       '  "agent evict") if [ "${FAKE_EVICT:-}" = fail ]; then echo "Error: rpc error: code = NotFound desc = agent not found" >&2; exit 1; fi; echo "{}" ;;',
-      '  *) if [ "$1" = start ]; then echo spire-server; else echo "{}"; fi ;;',
+      '  *) if [ "$1" = start ]; then echo spire-server; elif [ "$1" = inspect ]; then echo "${FAKE_RUNNING:-false}"; else echo "{}"; fi ;;',
       "esac",
     ].join("\n"),
   );
@@ -58,7 +58,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(calls: CliCall[], fake: Record<string, string>) {
+function run(calls: CliCall[], fake: Record<string, string | undefined>) {
   for (const f of readdirSync(dir).filter((x) => x.endsWith(".argv"))) rmSync(join(dir, f));
   const built = buildScript(calls, DOCKER, NONCE, 30);
   const env: NodeJS.ProcessEnv = { PATH: `${binDir}:${process.env.PATH}`, ...fake };
@@ -71,9 +71,9 @@ function run(calls: CliCall[], fake: Record<string, string>) {
   return { res, parsed: parseScriptOutput(res.stdout, NONCE), argvs };
 }
 
-const rollover = (waitSeconds: number): CliCall => ({
+const rollover = (waitSeconds: number, alias = ALIAS): CliCall => ({
   op: "agents_rollover",
-  alias: ALIAS,
+  alias,
   keepTokenSha256: sha(NEW),
   trustDomain: TD,
   waitSeconds,
@@ -126,7 +126,7 @@ describe("agents_rollover", () => {
 
   it("one deadline for the whole script: a second app does not wait again", () => {
     const started = Date.now();
-    const { parsed } = run([rollover(2), { ...rollover(2), alias: `spiffe://${TD}/agent/app2` }], {
+    const { parsed } = run([rollover(2), rollover(2, `spiffe://${TD}/agent/app2`)], {
       FAKE_AGENTS: OLD,
       FAKE_PARENTS: "",
     });
@@ -138,10 +138,33 @@ describe("agents_rollover", () => {
 });
 
 describe("server_container_start", () => {
-  it("runs `docker start <container>` and nothing else (never rm)", () => {
-    const { parsed, argvs } = run([{ op: "server_container_start" }], {});
+  it.each([
+    {
+      name: "a stopped container is started (docker start, never rm)",
+      running: "false",
+      argvs: [
+        ["inspect", "-f", "{{.State.Running}}", "spire-server"],
+        ["start", "spire-server"],
+      ],
+      stdout: "spire-server\n",
+    },
+    {
+      name: "a running container is left alone",
+      running: "true",
+      argvs: [["inspect", "-f", "{{.State.Running}}", "spire-server"]],
+      stdout: "running\n",
+    },
+  ])("$name", ({ running, argvs: expected, stdout }) => {
+    const { parsed, argvs } = run([{ op: "server_container_start" }], { FAKE_RUNNING: running });
     expect(parsed.calls.get(0)?.exitCode).toBe(0);
-    expect(argvs).toEqual([["start", "spire-server"]]);
+    expect(parsed.calls.get(0)?.stdout).toBe(stdout);
+    expect(argvs).toEqual(expected);
+  });
+
+  it("a container docker cannot inspect (gone) fails, and nothing is started", () => {
+    const { parsed, argvs } = run([{ op: "server_container_start" }], { FAKE_RUNNING: "Error: No such object: spire-server" });
+    expect(parsed.calls.get(0)?.exitCode).toBe(1);
+    expect(argvs.filter((a) => a[0] === "start")).toEqual([]);
   });
 
   it("is refused outside docker mode", () => {

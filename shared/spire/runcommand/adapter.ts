@@ -424,9 +424,10 @@ export class RunCommandSpireServer implements SpireServer {
   async startServerContainer(): Promise<{ started: boolean; detail: string }> {
     const [out] = await this.runCalls([{ op: "server_container_start" }]);
     if (!out) return { started: false, detail: "no output" };
-    return out.exitCode === 0
-      ? { started: true, detail: "docker start exited 0" }
-      : { started: false, detail: cliFailure(out).message };
+    if (out.exitCode !== 0) return { started: false, detail: cliFailure(out).message };
+    return out.stdout.trim() === "running"
+      ? { started: false, detail: "the server's container is running; nothing started" }
+      : { started: true, detail: "docker start exited 0" };
   }
 
   /** Every app's wait-for-the-new-agent and eviction of the old ones in ONE script (agents_rollover). */

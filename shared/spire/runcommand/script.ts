@@ -59,7 +59,8 @@ export type CliCall =
    */
   | { op: "server_container_restart" }
   /**
-   * `docker start <container>`: a deploy's way back for a server whose container is stopped.
+   * `docker start <container>` when `docker inspect` says it is stopped (prints "running" and
+   * changes nothing otherwise): a deploy's way back for a server whose container is stopped.
    * Start, never rm: the container keeps its data dir. Docker mode only.
    */
   | { op: "server_container_start" }
@@ -220,7 +221,13 @@ export function buildScript(
         break;
       case "server_container_start":
         if (exec.kind !== "docker") throw new Error("the server runs in a container only in docker mode");
-        line = `\${L[@]+"\${L[@]}"} docker start "\${${P}_CONTAINER}" </dev/null >"$T/o" 2>"$T/e"`;
+        // Only a stopped container is started; a running one is left alone and reported.
+        line = [
+          `st=$(\${L[@]+"\${L[@]}"} docker inspect -f '{{.State.Running}}' "\${${P}_CONTAINER}" </dev/null 2>"$T/e")`,
+          `if [ "$st" = true ]; then echo running >"$T/o"; : >"$T/e"; (exit 0)`,
+          `elif [ "$st" = false ]; then \${L[@]+"\${L[@]}"} docker start "\${${P}_CONTAINER}" </dev/null >"$T/o" 2>"$T/e"`,
+          "else (exit 1); fi",
+        ].join("\n");
         break;
       case "agents_rollover":
         line = `rollover ${v("KEEP", call.keepTokenSha256)} ${v("ALIAS", call.alias)} ${v("TD", call.trustDomain)} ${v("WAIT", String(call.waitSeconds))}`;
