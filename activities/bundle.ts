@@ -102,41 +102,38 @@ export async function syncBundle(
   bundle: TrustBundle,
   log: Logger,
 ): Promise<BundleSyncOutput> {
-  const i = { vault };
-  {
-    const server = summarizeServerBundle(bundle);
-    const decision = decideRotation(server, i.vault ?? undefined);
-    if (decision.action === "refused") {
-      throw new PermanentError("BundleRefused", `Nothing written: ${decision.reason}.`);
-    }
-    const base = { server, action: decision.action, added: decision.added, removed: decision.removed };
-    if (!decision.write) {
-      log.info("the trust bundle is unchanged; nothing written", { roots: server.fingerprints.length });
-      return { ...base, written: false, ...(i.vault ? { version: i.vault.version } : {}) };
-    }
-    const name = s.config.keyVault.trustBundleSecretName;
-    const current = await readVaultBundle(s.secrets, name);
-    if (
-      current &&
-      current.version !== i.vault?.version &&
-      current.source === "tags" &&
-      sameRoots(current.fingerprints, server.fingerprints)
-    ) {
-      log.info("a version with these roots is already written", { version: current.version });
-      return { ...base, written: true, alreadyWritten: true, version: current.version };
-    }
-    const written = await writeVaultBundle(s.secrets, name, bundle.pem, server);
-    log.info("wrote a new trust bundle version", {
-      secret: name,
-      version: written.version,
-      action: decision.action,
-      roots: server.fingerprints.length,
-      added: decision.added.length,
-      removed: decision.removed.length,
-      sequence: server.sequence,
-    });
-    return { ...base, written: true, version: written.version };
+  const server = summarizeServerBundle(bundle);
+  const decision = decideRotation(server, vault ?? undefined);
+  if (decision.action === "refused") {
+    throw new PermanentError("BundleRefused", `Nothing written: ${decision.reason}.`);
   }
+  const base = { server, action: decision.action, added: decision.added, removed: decision.removed };
+  if (!decision.write) {
+    log.info("the trust bundle is unchanged; nothing written", { roots: server.fingerprints.length });
+    return { ...base, written: false, ...(vault ? { version: vault.version } : {}) };
+  }
+  const name = s.config.keyVault.trustBundleSecretName;
+  const current = await readVaultBundle(s.secrets, name);
+  if (
+    current &&
+    current.version !== vault?.version &&
+    current.source === "tags" &&
+    sameRoots(current.fingerprints, server.fingerprints)
+  ) {
+    log.info("a version with these roots is already written", { version: current.version });
+    return { ...base, written: true, alreadyWritten: true, version: current.version };
+  }
+  const written = await writeVaultBundle(s.secrets, name, bundle.pem, server);
+  log.info("wrote a new trust bundle version", {
+    secret: name,
+    version: written.version,
+    action: decision.action,
+    roots: server.fingerprints.length,
+    added: decision.added.length,
+    removed: decision.removed.length,
+    sequence: server.sequence,
+  });
+  return { ...base, written: true, version: written.version };
 }
 
 /** The run in the fleet table: the summary row, and an event row when a version was written. */
