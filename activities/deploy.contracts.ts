@@ -15,6 +15,7 @@ export const DeployActivities = {
   deployStartServer: "deployStartServer",
   deployRollover: "deployRollover",
   deployRecord: "deployRecord",
+  deploySvidCheck: "deploySvidCheck",
 } as const;
 
 export type { DeployTarget };
@@ -127,4 +128,13 @@ export interface DeployRecordInput {
   };
   stepSeconds: Record<string, number>;
   apps: Array<{ app: string; outcome: "succeeded" | "failed" | "skipped"; reason: string }>;
+}
+
+/** Run-command mode: the workload SVID check alone (Log Analytics, no SPIRE), polled after the rollover. */
+export interface SvidCheckInput {
+  apps: Array<{ app: string; workloadId: string }>;
+  since: string;
+}
+export interface SvidCheckOutput {
+  apps: Array<{ app: string; svidSigned?: boolean | "unknown"; svidNote?: string }>;
 }

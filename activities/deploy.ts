@@ -26,6 +26,8 @@ import {
   type RolloverOutput,
   type ServerHealthOutput,
   type StartServerOutput,
+  type SvidCheckInput,
+  type SvidCheckOutput,
 } from "./deploy.contracts.js";
 import { deployRecord } from "./deploy-ledger.js";
 import type { ActivityHandler } from "./reattest.js";
@@ -203,6 +205,40 @@ export function deployProbe(
       diff,
     };
   });
+}
+
+const SvidCheckSchema = z.object({
+  apps: z.array(z.object({ app: appName, workloadId: z.string().min(1).max(2048) })).max(2000),
+  since: z.string().refine((x) => !Number.isNaN(Date.parse(x)), { message: "not an ISO time" }),
+});
+
+/**
+ * Whether each workload SVID was signed since the deploy began, from Log Analytics only (no
+ * SPIRE, no run-command): the deploy polls this after the rollover, since a signing lands a few
+ * seconds after attestation and reaches the workspace later still.
+ */
+export function deploySvidCheck(
+  input: SvidCheckInput,
+  services?: Services,
+  sink?: LogSink,
+): Promise<ActivityResult<SvidCheckOutput>> {
+  return runActivity(
+    DeployActivities.deploySvidCheck,
+    SvidCheckSchema,
+    input,
+    services,
+    sink,
+    async (i, s) => {
+      const apps: SvidCheckOutput["apps"] = [];
+      for (const a of i.apps) {
+        apps.push({
+          app: a.app,
+          ...(s.logs ? await workloadSvidSignedSince(s, a.workloadId, new Date(i.since)) : {}),
+        });
+      }
+      return { apps };
+    },
+  );
 }
 
 /** `docker start` of the server's stopped container (never rm); the orchestration waits, bounded. */
@@ -411,6 +447,7 @@ export const DEPLOY_ACTIVITIES: Readonly<Record<string, ActivityHandler>> = {
   [DeployActivities.deployStartServer]: asHandler(deployStartServer),
   [DeployActivities.deployRollover]: asHandler(deployRollover),
   [DeployActivities.deployRecord]: asHandler(deployRecord),
+  [DeployActivities.deploySvidCheck]: asHandler(deploySvidCheck),
 };
 
 export function registerDeployActivities(): void {

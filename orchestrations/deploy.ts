@@ -12,6 +12,7 @@ import {
   type RolloverOutput,
   type ServerHealthOutput,
   type StartServerOutput,
+  type SvidCheckOutput,
 } from "../activities/deploy.contracts.js";
 import { call, RunFailed, stepTracker } from "./activity-call.js";
 import {
@@ -430,6 +431,34 @@ export const deployOrchestrator: OrchestrationHandler = function* (context: Orch
       failure = err.message;
     }
     const byApp = new Map((rolled?.apps ?? []).map((r) => [r.app, r]));
+    // A signing lands seconds after attestation and reaches the logs later: the apps whose agent
+    // attested but whose SVID is not signed yet are checked again (logs only, no run-command),
+    // with growing durable-timer waits, bounded by the verify timeout.
+    const verifyDeadline =
+      context.df.currentUtcDateTime.getTime() + (input.reattestTiming.verifyTimeoutSeconds ?? 300) * 1000;
+    for (let wait = input.reattestTiming.firstPollSeconds ?? 2; ; wait = Math.min(wait * 2, 30)) {
+      const unsigned = running.filter(({ t }) => {
+        const r = byApp.get(t.name);
+        return r?.agentAttested === true && r.svidSigned === false;
+      });
+      const now = context.df.currentUtcDateTime.getTime();
+      if (unsigned.length === 0 || now >= verifyDeadline) break;
+      yield context.df.createTimer(new Date(Math.min(now + wait * 1000, verifyDeadline)));
+      try {
+        const checked = yield* call<SvidCheckOutput>(context, DeployActivities.deploySvidCheck, {
+          apps: unsigned.map(({ t }) => ({ app: t.name, workloadId: t.workloadId })),
+          since: startedAt.toISOString(),
+        });
+        for (const c of checked.apps) {
+          const r = byApp.get(c.app);
+          if (r)
+            byApp.set(c.app, { ...r, svidSigned: c.svidSigned, ...(c.svidNote && { svidNote: c.svidNote }) });
+        }
+      } catch (err) {
+        if (!(err instanceof RunFailed)) throw err;
+        break;
+      }
+    }
     for (const { t, out } of running) {
       const r = byApp.get(t.name);
       succeed(

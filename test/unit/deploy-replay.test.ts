@@ -297,6 +297,43 @@ describe("deploy orchestration (replayed by durable-functions, activities stubbe
     ]);
   });
 
+  it("by run-command: an SVID not signed yet at the rollover is checked again in the logs (no run-command) until it is", async () => {
+    const s = await run(
+      5,
+      {
+        deployRollover: (i) =>
+          ok({
+            apps: (i as { apps: Array<{ app: string }> }).apps.map(({ app }) => ({
+              app,
+              agentAttested: true,
+              evicted: 0,
+              stale: 0,
+              svidSigned: app === "beta" ? false : true,
+            })),
+          }),
+        deploySvidCheck: (i, n) =>
+          ok({
+            apps: (i as { apps: Array<{ app: string }> }).apps.map(({ app }) => ({
+              app,
+              svidSigned: n >= 2,
+            })),
+          }),
+      },
+      "run-command",
+    );
+    const out = s.output as DeployOutput;
+    expect(out.apps.find((a) => a.app === "beta")).toMatchObject({
+      outcome: "succeeded",
+      reason: "attested; workload SVID signed",
+    });
+    // Only the unsigned app is checked again, twice (not yet, then signed), and no more rollovers.
+    expect(harness.callsOf("deploySvidCheck")).toEqual([
+      expect.objectContaining({ apps: [{ app: "beta", workloadId: "spiffe://td/ests/bp/b/aid/beta" }] }),
+      expect.objectContaining({ apps: [{ app: "beta", workloadId: "spiffe://td/ests/bp/b/aid/beta" }] }),
+    ]);
+    expect(harness.callsOf("deployRollover")).toHaveLength(1);
+  });
+
   it("by run-command: a stopped server container is started once (docker start), then the deploy goes on", async () => {
     const s = await run(
       5,
