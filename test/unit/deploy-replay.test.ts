@@ -308,7 +308,7 @@ describe("deploy orchestration (replayed by durable-functions, activities stubbe
               agentAttested: true,
               evicted: 0,
               stale: 0,
-              svidSigned: app === "beta" ? false : true,
+              svidSigned: app !== "beta",
             })),
           }),
         deploySvidCheck: (i, n) =>

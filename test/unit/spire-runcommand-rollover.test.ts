@@ -44,12 +44,16 @@ beforeAll(() => {
       "#!/bin/bash",
       `n=$(ls "${dir}"/call-*.argv 2>/dev/null | wc -l)`,
       `printf '%s\\0' "$@" > "${dir}/call-$n.argv"`,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
       'ids() { local t out=""; for t in $1; do out="$out{\\"id\\":{\\"trust_domain\\":\\"example.org\\",\\"path\\":\\"/spire/agent/join_token/$t\\"}},"; done; printf "%s" "${out%,}"; }',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
       'parents() { local t out=""; for t in $1; do out="$out{\\"id\\":\\"e-$t\\",\\"spiffe_id\\":{\\"trust_domain\\":\\"example.org\\",\\"path\\":\\"/agent/app1\\"},\\"parent_id\\":{\\"trust_domain\\":\\"example.org\\",\\"path\\":\\"/spire/agent/join_token/$t\\"}},"; done; printf "%s" "${out%,}"; }',
       'case "$5 $6" in',
       '  "agent list") printf \'{"agents":[%s]}\\n\' "$(ids "$FAKE_AGENTS")" ;;',
       '  "entry show") printf \'{"entries":[%s]}\\n\' "$(parents "$FAKE_PARENTS")" ;;',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
       '  "agent evict") if [ "${FAKE_EVICT:-}" = fail ]; then echo "Error: rpc error: code = NotFound desc = agent not found" >&2; exit 1; fi; echo "{}" ;;',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
       '  *) if [ "$1" = start ]; then echo spire-server; elif [ "$1" = inspect ]; then echo "${FAKE_RUNNING:-false}"; else echo "{}"; fi ;;',
       "esac",
     ].join("\n"),
@@ -162,7 +166,9 @@ describe("server_container_start", () => {
   });
 
   it("a container docker cannot inspect (gone) fails, and nothing is started", () => {
-    const { parsed, argvs } = run([{ op: "server_container_start" }], { FAKE_RUNNING: "Error: No such object: spire-server" });
+    const { parsed, argvs } = run([{ op: "server_container_start" }], {
+      FAKE_RUNNING: "Error: No such object: spire-server",
+    });
     expect(parsed.calls.get(0)?.exitCode).toBe(1);
     expect(argvs.filter((a) => a[0] === "start")).toEqual([]);
   });

@@ -270,10 +270,12 @@ function rolloverFunction(): string[] {
   const k = `\${K[@]+"\${K[@]}"}`;
   return [
     'command -v sha256sum >/dev/null || { echo "$M fatal missing sha256sum"; exit 71; }',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
     "tokhash() { printf '%s' \"${1##*/}\" | sha256sum | cut -c1-64; }",
     "rollover() {",
     '  : >"$T/o"',
     // One deadline for every app of the script: the apps attest in parallel, so the wait is shared.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
     '  : "${RO_END:=$((SECONDS + $4))}"',
     '  local p found="" n=0 stale=0',
     "  while :; do",
