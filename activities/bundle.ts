@@ -2,8 +2,9 @@ import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { z } from "zod";
 import { PermanentError } from "../shared/errors.js";
-import type { LogSink } from "../shared/logging.js";
+import type { Logger, LogSink } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
+import type { TrustBundle } from "../shared/spire/types.js";
 import { decideRotation } from "../shared/trust/decision.js";
 import { recordRotation } from "../shared/trust/ledger.js";
 import { readServerBundle } from "../shared/trust/server-bundle.js";
@@ -85,41 +86,54 @@ export function bundleSync(
   services?: Services,
   sink?: LogSink,
 ): Promise<ActivityResult<BundleSyncOutput>> {
-  return runActivity(Activities.bundleSync, SyncSchema, input, services, sink, async (i, s, log) => {
-    const bundle = await readServerBundle(s);
-    const server = summarizeServerBundle(bundle);
-    const decision = decideRotation(server, i.vault ?? undefined);
-    if (decision.action === "refused") {
-      throw new PermanentError("BundleRefused", `Nothing written: ${decision.reason}.`);
-    }
-    const base = { server, action: decision.action, added: decision.added, removed: decision.removed };
-    if (!decision.write) {
-      log.info("the trust bundle is unchanged; nothing written", { roots: server.fingerprints.length });
-      return { ...base, written: false, ...(i.vault ? { version: i.vault.version } : {}) };
-    }
-    const name = s.config.keyVault.trustBundleSecretName;
-    const current = await readVaultBundle(s.secrets, name);
-    if (
-      current &&
-      current.version !== i.vault?.version &&
-      current.source === "tags" &&
-      sameRoots(current.fingerprints, server.fingerprints)
-    ) {
-      log.info("a version with these roots is already written", { version: current.version });
-      return { ...base, written: true, alreadyWritten: true, version: current.version };
-    }
-    const written = await writeVaultBundle(s.secrets, name, bundle.pem, server);
-    log.info("wrote a new trust bundle version", {
-      secret: name,
-      version: written.version,
-      action: decision.action,
-      roots: server.fingerprints.length,
-      added: decision.added.length,
-      removed: decision.removed.length,
-      sequence: server.sequence,
-    });
-    return { ...base, written: true, version: written.version };
+  return runActivity(Activities.bundleSync, SyncSchema, input, services, sink, async (i, s, log) =>
+    syncBundle(s, i.vault, await readServerBundle(s), log),
+  );
+}
+
+/**
+ * bundleSync's decision and write for a bundle already read: a deploy in run-command mode reads
+ * the bundle in the same script as its other reads and syncs it here, in its own activity, so the
+ * PEM still never enters durable history.
+ */
+export async function syncBundle(
+  s: Services,
+  vault: BundleSyncInput["vault"],
+  bundle: TrustBundle,
+  log: Logger,
+): Promise<BundleSyncOutput> {
+  const server = summarizeServerBundle(bundle);
+  const decision = decideRotation(server, vault ?? undefined);
+  if (decision.action === "refused") {
+    throw new PermanentError("BundleRefused", `Nothing written: ${decision.reason}.`);
+  }
+  const base = { server, action: decision.action, added: decision.added, removed: decision.removed };
+  if (!decision.write) {
+    log.info("the trust bundle is unchanged; nothing written", { roots: server.fingerprints.length });
+    return { ...base, written: false, ...(vault ? { version: vault.version } : {}) };
+  }
+  const name = s.config.keyVault.trustBundleSecretName;
+  const current = await readVaultBundle(s.secrets, name);
+  if (
+    current &&
+    current.version !== vault?.version &&
+    current.source === "tags" &&
+    sameRoots(current.fingerprints, server.fingerprints)
+  ) {
+    log.info("a version with these roots is already written", { version: current.version });
+    return { ...base, written: true, alreadyWritten: true, version: current.version };
+  }
+  const written = await writeVaultBundle(s.secrets, name, bundle.pem, server);
+  log.info("wrote a new trust bundle version", {
+    secret: name,
+    version: written.version,
+    action: decision.action,
+    roots: server.fingerprints.length,
+    added: decision.added.length,
+    removed: decision.removed.length,
+    sequence: server.sequence,
   });
+  return { ...base, written: true, version: written.version };
 }
 
 /** The run in the fleet table: the summary row, and an event row when a version was written. */

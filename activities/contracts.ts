@@ -35,6 +35,8 @@ export type ActivityResult<T> =
 
 export interface PrepareInput {
   app: string;
+  /** A deploy in run-command mode does the SPIRE work: list no alias entries (previousAgents []). */
+  skipSpire?: boolean;
 }
 export interface PrepareOutput {
   app: string;

@@ -5,9 +5,13 @@ import { z } from "zod";
 import { discoverApps } from "../shared/containerapp/discover.js";
 import { selectDeploy } from "../shared/deploy/selection.js";
 import { PermanentError } from "../shared/errors.js";
+import { startServerContainer } from "../shared/health/server-restart.js";
 import { type Logger, type LogSink, registerSecret } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
-import { reconcileEntries } from "../shared/spire/entry-reconcile.js";
+import { agentAliasId } from "../shared/spiffe/ids.js";
+import { type EntryDiff, reconcileEntries } from "../shared/spire/entry-reconcile.js";
+import { readVaultBundle } from "../shared/trust/vault.js";
+import { syncBundle } from "./bundle.js";
 import type { ActivityResult } from "./contracts.js";
 import {
   DeployActivities,
@@ -16,9 +20,18 @@ import {
   type DiscoverOutput,
   type EntriesAndTokensInput,
   type EntriesAndTokensOutput,
+  type ProbeInput,
+  type ProbeOutput,
+  type RolloverInput,
+  type RolloverOutput,
   type ServerHealthOutput,
+  type StartServerOutput,
+  type SvidCheckInput,
+  type SvidCheckOutput,
 } from "./deploy.contracts.js";
+import { deployRecord } from "./deploy-ledger.js";
 import type { ActivityHandler } from "./reattest.js";
+import { workloadSvidSignedSince } from "./reattest.js";
 import { appName, runActivity, sha256Hex } from "./run.js";
 
 /*
@@ -94,11 +107,216 @@ const Target = z.object({
   workloadId: z.string().min(1).max(2048),
   selectors: z.array(z.object({ type: z.string(), value: z.string() })).max(50),
 });
+// The adapter validates every entry spec before it reaches SPIRE; here only the shape is checked.
+const DiffSchema = z.object({
+  create: z
+    .array(z.object({ id: z.string(), spiffeId: z.string(), parentId: z.string() }).passthrough())
+    .max(2000),
+  update: z.array(z.object({ id: z.string() }).passthrough()).max(2000),
+  delete: z.array(z.string().min(1).max(255)).max(10000),
+  providedByUnowned: z.array(z.string()).max(2000).optional(),
+});
 const EntriesSchema = z.object({
   runId: z.string().min(1).max(400),
   targets: z.array(Target).max(2000),
   keep: z.array(appName).max(2000),
+  diff: DiffSchema.optional(),
 });
+const ProbeSchema = z.object({ targets: z.array(Target).max(2000), keep: z.array(appName).max(2000) });
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256");
+const RolloverSchema = z.object({
+  apps: z
+    .array(
+      z.object({
+        app: appName,
+        alias: z.string().min(1).max(2048),
+        workloadId: z.string().min(1).max(2048),
+        tokenSha256: sha256,
+      }),
+    )
+    .max(2000),
+  waitSeconds: z.number().int().min(0).max(3600),
+  since: z.string().refine((x) => !Number.isNaN(Date.parse(x)), { message: "not an ISO time" }),
+});
+
+/** The run-command adapter's deploy methods, refused clearly when the configured adapter has none. */
+function runCommandOnly<K extends "readDeployState" | "rolloverAgents" | "startServerContainer">(
+  spire: Awaited<ReturnType<Services["spire"]>>,
+  method: K,
+): NonNullable<Awaited<ReturnType<Services["spire"]>>[K]> {
+  const f = spire[method];
+  if (!f)
+    throw new PermanentError("BadInput", `${method} is a run-command mode step (SPIRE_API=run-command)`);
+  return f.bind(spire) as NonNullable<Awaited<ReturnType<Services["spire"]>>[K]>;
+}
+
+/**
+ * Run-command #1 of a deploy: health, bundle and entries in one script; the bundle synced to Key
+ * Vault here (bundleSync's decision and write), the entry diff computed here. An unhealthy server
+ * changes nothing and says whether its container is stopped.
+ */
+export function deployProbe(
+  input: ProbeInput,
+  services?: Services,
+  sink?: LogSink,
+): Promise<ActivityResult<ProbeOutput>> {
+  return runActivity(DeployActivities.deployProbe, ProbeSchema, input, services, sink, async (i, s, log) => {
+    const spire = await s.spire();
+    const state = await runCommandOnly(spire, "readDeployState")();
+    if (!state.health.healthy || !state.bundle || !state.entries) {
+      log.warn("the SPIRE server did not answer", {
+        detail: state.health.detail,
+        container: state.container,
+      });
+      return {
+        healthy: false,
+        detail: state.health.detail,
+        ...(state.container && { container: state.container }),
+      };
+    }
+    const vault = await readVaultBundle(s.secrets, s.config.keyVault.trustBundleSecretName);
+    const synced = await syncBundle(
+      s,
+      vault ? { version: vault.version, fingerprints: vault.fingerprints, source: vault.source } : null,
+      state.bundle,
+      log,
+    );
+    const diff = reconcileEntries({
+      desired: i.targets,
+      actual: state.entries,
+      keep: i.keep,
+      x509SvidTtl: s.config.apps.workloadX509TtlSeconds,
+    });
+    log.info("read the server's state in one run-command", {
+      entries: state.entries.length,
+      create: diff.create.length,
+      update: diff.update.length,
+      delete: diff.delete.length,
+      bundleWritten: synced.written,
+    });
+    return {
+      healthy: true,
+      detail: state.health.detail,
+      trust: {
+        ...synced,
+        ...(vault && { previousVersion: vault.version }),
+        vaultFingerprints: vault?.fingerprints ?? [],
+      },
+      diff,
+    };
+  });
+}
+
+const SvidCheckSchema = z.object({
+  apps: z.array(z.object({ app: appName, workloadId: z.string().min(1).max(2048) })).max(2000),
+  since: z.string().refine((x) => !Number.isNaN(Date.parse(x)), { message: "not an ISO time" }),
+});
+
+/**
+ * Whether each workload SVID was signed since the deploy began, from Log Analytics only (no
+ * SPIRE, no run-command): the deploy polls this after the rollover, since a signing lands a few
+ * seconds after attestation and reaches the workspace later still.
+ */
+export function deploySvidCheck(
+  input: SvidCheckInput,
+  services?: Services,
+  sink?: LogSink,
+): Promise<ActivityResult<SvidCheckOutput>> {
+  return runActivity(
+    DeployActivities.deploySvidCheck,
+    SvidCheckSchema,
+    input,
+    services,
+    sink,
+    async (i, s) => {
+      const apps: SvidCheckOutput["apps"] = [];
+      for (const a of i.apps) {
+        apps.push({
+          app: a.app,
+          ...(s.logs ? await workloadSvidSignedSince(s, a.workloadId, new Date(i.since)) : {}),
+        });
+      }
+      return { apps };
+    },
+  );
+}
+
+/** `docker start` of the server's stopped container (never rm); the orchestration waits, bounded. */
+export function deployStartServer(
+  input: unknown,
+  services?: Services,
+  sink?: LogSink,
+): Promise<ActivityResult<StartServerOutput>> {
+  return runActivity(
+    DeployActivities.deployStartServer,
+    z.unknown(),
+    input,
+    services,
+    sink,
+    async (_i, s, log) => {
+      const spire = await s.spire();
+      // By run-command through the adapter; over the API through a run-command of its own (the VM).
+      const out = spire.startServerContainer
+        ? await spire.startServerContainer()
+        : await startServerContainer(s, log);
+      log.warn("started the SPIRE server's stopped container", { ...out });
+      return out;
+    },
+  );
+}
+
+/**
+ * Run-command #3 of a deploy: for every app at once, wait (bounded, on the VM) for the agent with
+ * its new token and evict the old agents holding its alias; then, where logs exist, whether each
+ * workload SVID was signed since the deploy began (Log Analytics, not SPIRE).
+ */
+export function deployRollover(
+  input: RolloverInput,
+  services?: Services,
+  sink?: LogSink,
+): Promise<ActivityResult<RolloverOutput>> {
+  return runActivity(
+    DeployActivities.deployRollover,
+    RolloverSchema,
+    input,
+    services,
+    sink,
+    async (i, s, log) => {
+      const td = s.config.spire.trustDomain;
+      for (const a of i.apps) {
+        if (a.alias !== agentAliasId(td, a.app))
+          throw new PermanentError("BadInput", `alias ${a.alias} is not app ${a.app}'s alias`);
+      }
+      const results = await runCommandOnly(
+        await s.spire(),
+        "rolloverAgents",
+      )({
+        apps: i.apps.map((a) => ({ alias: a.alias, keepTokenSha256: a.tokenSha256 })),
+        waitSeconds: i.waitSeconds,
+      });
+      const out: RolloverOutput["apps"] = [];
+      for (const [n, a] of i.apps.entries()) {
+        const r = results[n] ?? { attested: false, evicted: 0, stale: 0, detail: "no result" };
+        const row: RolloverOutput["apps"][number] = {
+          app: a.app,
+          agentAttested: r.attested,
+          evicted: r.evicted,
+          stale: r.stale,
+          ...(r.detail && { detail: r.detail }),
+        };
+        if (r.attested && s.logs)
+          Object.assign(row, await workloadSvidSignedSince(s, a.workloadId, new Date(i.since)));
+        out.push(row);
+      }
+      log.info("verified the new agents and evicted the old ones in one run-command", {
+        apps: out.length,
+        attested: out.filter((r) => r.agentAttested).length,
+        evicted: out.reduce((t, r) => t + r.evicted, 0),
+      });
+      return { apps: out };
+    },
+  );
+}
 
 export const tokenSecretName = (app: string) => `join-token-${app}`;
 const runTag = (runId: string) => createHash("sha256").update(runId).digest("hex").slice(0, 32);
@@ -137,13 +355,15 @@ export function deployEntriesAndTokens(
     sink,
     async (i, s, log) => {
       const spire = await s.spire();
-      const actual = await spire.listEntries({});
-      const diff = reconcileEntries({
-        desired: i.targets,
-        actual,
-        keep: i.keep,
-        x509SvidTtl: s.config.apps.workloadX509TtlSeconds,
-      });
+      // Run-command mode hands in deployProbe's diff: listing again would cost a run-command.
+      const diff = i.diff
+        ? { ...(i.diff as unknown as EntryDiff), providedByUnowned: i.diff.providedByUnowned ?? [] }
+        : reconcileEntries({
+            desired: i.targets,
+            actual: await spire.listEntries({}),
+            keep: i.keep,
+            x509SvidTtl: s.config.apps.workloadX509TtlSeconds,
+          });
       const reused: DeployToken[] = [];
       const needed: typeof i.targets = [];
       for (const t of i.targets) {
@@ -223,6 +443,11 @@ export const DEPLOY_ACTIVITIES: Readonly<Record<string, ActivityHandler>> = {
   [DeployActivities.deployDiscover]: asHandler(deployDiscover),
   [DeployActivities.deployServerHealth]: asHandler(deployServerHealth),
   [DeployActivities.deployEntriesAndTokens]: asHandler(deployEntriesAndTokens),
+  [DeployActivities.deployProbe]: asHandler(deployProbe),
+  [DeployActivities.deployStartServer]: asHandler(deployStartServer),
+  [DeployActivities.deployRollover]: asHandler(deployRollover),
+  [DeployActivities.deployRecord]: asHandler(deployRecord),
+  [DeployActivities.deploySvidCheck]: asHandler(deploySvidCheck),
 };
 
 export function registerDeployActivities(): void {

@@ -51,7 +51,7 @@ import { agentRef, appName, getApp, requireManaged, runActivity, sha256Hex } fro
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256");
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), { message: "not an ISO time" });
 
-const PrepareSchema = z.object({ app: appName });
+const PrepareSchema = z.object({ app: appName, skipSpire: z.boolean().optional() });
 const KEY_VAULT_SECRET_VERSION_URL = /^https:\/\/[^/\s]+\/secrets\/[A-Za-z0-9-]{1,127}\/[0-9a-f]{32}$/;
 const ApplySchema = z.object({
   app: appName,
@@ -93,6 +93,10 @@ export function reattestPrepare(
 ): Promise<ActivityResult<PrepareOutput>> {
   return runActivity(Activities.reattestPrepare, PrepareSchema, input, services, sink, async (i, s, log) => {
     const managed = requireManaged(await getApp(s, i.app), s);
+    if (i.skipSpire) {
+      // The deploy that started this run evicts the old agents itself (one run-command for all apps).
+      return { app: managed.name, alias: managed.alias, workloadId: managed.workloadId, previousAgents: [] };
+    }
     const spire = await s.spire();
     const entries = await spire.listEntries({ bySpiffeId: managed.alias });
     const previousAgents = [...new Set(entries.map((e) => agentRef(e.parentId)))];
@@ -308,7 +312,11 @@ function lastSigned(table: LogsTable | undefined): Date | undefined {
 
 type SvidCheck = Pick<VerifyOutput, "svidSigned" | "svidNote">;
 
-async function workloadSvidSignedSince(s: Services, workloadId: string, since: Date): Promise<SvidCheck> {
+export async function workloadSvidSignedSince(
+  s: Services,
+  workloadId: string,
+  since: Date,
+): Promise<SvidCheck> {
   if (!s.logs) throw new Error("no Log Analytics workspace configured");
   const logs = s.logs;
   // parseWorkloadId admits only [a-z0-9./:-] here, so the ID is safe inside a KQL string literal.

@@ -2,7 +2,11 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import type { DurableClient } from "durable-functions";
 import { z } from "zod";
 import { DEFAULT_MAX_PARALLEL, type DeployInput, MAX_PARALLEL_LIMIT } from "../orchestrations/deploy.js";
-import { DEFAULT_SERVER_WAIT_SECONDS, startDeploy } from "../orchestrations/deploy.start.js";
+import {
+  DEFAULT_SERVER_WAIT_SECONDS,
+  DEPLOY_POLL_TIMING,
+  startDeploy,
+} from "../orchestrations/deploy.start.js";
 import type { AppConfig } from "../shared/config.js";
 import type { Discovered } from "../shared/containerapp/discover.js";
 import { deployPlan } from "../shared/deploy/plan.js";
@@ -89,9 +93,10 @@ export function deployHttpHandler(deps: DeployDeps) {
       ...(body.images && { images: body.images }),
       maxParallel: body.maxParallel ?? DEFAULT_MAX_PARALLEL,
       ...(body.reason && { reason: body.reason }),
-      reattestTiming: deps.config.reattest,
+      reattestTiming: { ...deps.config.reattest, ...DEPLOY_POLL_TIMING },
       startSpacingSeconds: deps.config.deploy.attestSpacingMs / 1000,
       serverWaitSeconds: DEFAULT_SERVER_WAIT_SECONDS,
+      spireAccess: deps.config.spire.api,
     };
     let outcome: Awaited<ReturnType<typeof startDeploy>>;
     try {

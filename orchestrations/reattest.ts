@@ -43,6 +43,13 @@ export interface ReattestInput {
   images?: Record<string, string>;
   /** A deploy staggers its apps' attestations: wait this long (durable timer) before the PUT. */
   startDelaySeconds?: number;
+  /**
+   * Set by a deploy in run-command mode: "the deploy does SPIRE for me". The run then makes no
+   * SPIRE call of its own (prepare lists no alias entries, verify and evict are left out): the
+   * deploy checks every app's new agent and evicts the old ones in one run-command for all apps,
+   * instead of a few run-commands per app. Its success means "the new revision runs".
+   */
+  spireByDeploy?: boolean;
 }
 
 export interface ReattestTiming {
@@ -140,7 +147,10 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
   let applied: ApplyTokenOutput | undefined;
   let output: ReattestOutput;
   try {
-    prepared = yield* call<PrepareOutput>(context, Activities.reattestPrepare, { app: input.app });
+    prepared = yield* call<PrepareOutput>(context, Activities.reattestPrepare, {
+      app: input.app,
+      ...(input.spireByDeploy && { skipSpire: true }),
+    });
 
     enter("apply");
     if (input.startDelaySeconds && input.startDelaySeconds > 0) {
@@ -182,6 +192,23 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
       );
     }
 
+    if (input.spireByDeploy) {
+      // The deploy verifies and evicts for every app in one run-command (see spireByDeploy).
+      enter("retire");
+      const retired = yield* retireRevisions(applied.revisionName);
+      enter("record");
+      output = {
+        app: input.app,
+        outcome: "succeeded",
+        revisionName: applied.revisionName,
+        previousAgents: 0,
+        retired: retired.retired?.retired.length,
+        warning: retired.warning,
+        stepSeconds: status.stepSeconds,
+      };
+      return yield* finishRun(output);
+    }
+
     enter("verify");
     const verifyInput = {
       app: input.app,
@@ -218,18 +245,7 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
     // The agent is verified, so the run has succeeded whatever happens here; a revision left
     // active is a warning for a person, not a failure.
     enter("retire");
-    let retired: RetireOutput | undefined;
-    let warning: string | undefined;
-    try {
-      retired = yield* call<RetireOutput>(context, Activities.reattestRetireRevisions, {
-        app: input.app,
-        keepRevision: applied.revisionName,
-      });
-      if (retired.keptWithTraffic.length > 0) warning = retired.detail;
-    } catch (err) {
-      if (!(err instanceof RunFailed)) throw err;
-      warning = `replaced revisions not retired: ${err.message}; deactivate them, or their spent join token makes them crash-loop`;
-    }
+    const { retired, warning } = yield* retireRevisions(applied.revisionName);
     enter("record");
     output = {
       app: input.app,
@@ -256,28 +272,49 @@ export const reattestOrchestrator: OrchestrationHandler = function* (context: Or
     };
   }
 
-  const record: LedgerRecordInput = {
-    app: input.app,
-    runId,
-    trigger: input.trigger,
-    reason: input.reason,
-    startedAt: startedAt.toISOString(),
-    finishedAt: context.df.currentUtcDateTime.toISOString(),
-    outcome: output.outcome,
-    failure: output.failure,
-    warning: output.warning,
-    stepSeconds: output.stepSeconds,
-    previousAgents: output.previousAgents,
-    newAgentSha256: output.outcome === "succeeded" ? applied?.tokenSha256 : undefined,
-  };
-  try {
-    yield* call(context, Activities.ledgerRecord, record);
-  } catch (err) {
-    // The run's outcome stands even if the ledger is unavailable; say so in the output.
-    output.failure = [output.failure, `ledger not updated: ${(err as Error).message}`]
-      .filter(Boolean)
-      .join("; ");
+  return yield* finishRun(output);
+
+  function* retireRevisions(
+    keepRevision: string,
+  ): Generator<df.Task, { retired?: RetireOutput; warning?: string }, unknown> {
+    try {
+      const retired = yield* call<RetireOutput>(context, Activities.reattestRetireRevisions, {
+        app: input.app,
+        keepRevision,
+      });
+      return { retired, ...(retired.keptWithTraffic.length > 0 && { warning: retired.detail }) };
+    } catch (err) {
+      if (!(err instanceof RunFailed)) throw err;
+      return {
+        warning: `replaced revisions not retired: ${err.message}; deactivate them, or their spent join token makes them crash-loop`,
+      };
+    }
   }
-  enter("done");
-  return output;
+
+  function* finishRun(output: ReattestOutput): Generator<df.Task, ReattestOutput, unknown> {
+    const record: LedgerRecordInput = {
+      app: input.app,
+      runId,
+      trigger: input.trigger,
+      reason: input.reason,
+      startedAt: startedAt.toISOString(),
+      finishedAt: context.df.currentUtcDateTime.toISOString(),
+      outcome: output.outcome,
+      failure: output.failure,
+      warning: output.warning,
+      stepSeconds: output.stepSeconds,
+      previousAgents: output.previousAgents,
+      newAgentSha256: output.outcome === "succeeded" ? applied?.tokenSha256 : undefined,
+    };
+    try {
+      yield* call(context, Activities.ledgerRecord, record);
+    } catch (err) {
+      // The run's outcome stands even if the ledger is unavailable; say so in the output.
+      output.failure = [output.failure, `ledger not updated: ${(err as Error).message}`]
+        .filter(Boolean)
+        .join("; ");
+    }
+    enter("done");
+    return output;
+  }
 };

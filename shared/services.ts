@@ -160,6 +160,9 @@ async function buildVmSpire(
     exec: { kind: "docker", container: spire.serverContainer, serverPath: "/opt/spire/bin/spire-server" },
     timeoutSeconds: spire.runCommand.timeoutSeconds,
     cooldownMs: spire.runCommand.cooldownSeconds * 1000,
+    // Output goes to a blob (not the 4 KB instance view), so a deploy's batch for 20 apps (tokens,
+    // entries, the rollover) fits one script: a deploy makes 3 run-commands however many apps.
+    maxCallsPerScript: 100,
     logger,
   });
 }

@@ -2,6 +2,7 @@ import { SEED_RUN_COMMAND_PREFIX, seedDeploy } from "../baseline/seed-deploy.js"
 import { SANDBOX_SPIRE_VM, type Sandbox, startSandbox } from "../environment.js";
 import { pollUntil } from "../spire/index.js";
 import { createDemoFleet } from "./demo-fleet.js";
+import { NEVER } from "./sweep-common.js";
 import type { Scenario, ScenarioContext } from "./types.js";
 
 /*
@@ -161,10 +162,15 @@ async function startModeSandbox(ctx: ScenarioContext, mode: Mode): Promise<Sandb
     timeScale: TIME_SCALE,
     echoHost: false,
     log: (m) => ctx.log(m),
-    settings:
-      mode === "run-command"
+    settings: {
+      // The sweep and the scheduled rotation are other scenarios' subjects; on the sandbox clock
+      // they fire every few real seconds, and their run-commands are not the deploy's.
+      HEALTH_SWEEP_SCHEDULE: NEVER,
+      BUNDLE_ROTATION_SCHEDULE: NEVER,
+      ...(mode === "run-command"
         ? { SPIRE_API: "run-command", RUN_COMMAND_COOLDOWN_SECONDS: "2", JOIN_TOKEN_TTL_SECONDS: "1200" }
-        : {},
+        : {}),
+    },
   });
   // The alert path is other scenarios' subject: its re-attestations must not race the deploys.
   sb.services.alerts.setReceivers([]);

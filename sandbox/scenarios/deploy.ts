@@ -10,6 +10,7 @@ import { type HostProcess, startHostProcess } from "../host/process.js";
 import { pollUntil } from "../spire/index.js";
 import { fleetAppSpec } from "./fleet.js";
 import { armCallsSince, countTokenLeaks } from "./replica-restart.js";
+import { NEVER } from "./sweep-common.js";
 import type { Scenario, ScenarioContext } from "./types.js";
 
 /*
@@ -124,6 +125,10 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
     settings: {
       SPIRE_API: opts.spireApi,
       DEPLOY_ATTEST_SPACING_MS: String((opts.attestSpacingMs ?? 1200) * TIME_SCALE),
+      // The sweep and the scheduled rotation are other scenarios' subjects; on the sandbox clock
+      // they fire every few real seconds, and their run-commands are not the deploy's.
+      HEALTH_SWEEP_SCHEDULE: NEVER,
+      BUNDLE_ROTATION_SCHEDULE: NEVER,
     },
   });
   try {

@@ -33,9 +33,12 @@ export function deployPlan(input: {
     Math.ceil(diff.create.length / BATCH.create) +
     Math.ceil(diff.update.length / BATCH.update) +
     Math.ceil(diff.delete.length / BATCH.delete);
-  // health, GetBundle (rotation), ListEntries, the batch (+ one CreateJoinToken per app over gRPC)
-  const deployWide = 3 + (input.spireApi === "grpc" ? batchCalls + n : n > 0 || batchCalls > 0 ? 1 : 0);
-  const spireCalls = deployWide + n * SPIRE_PER_APP;
+  // gRPC: health, GetBundle (rotation), ListEntries, the batch calls, one CreateJoinToken per app,
+  // and each app's own calls. Run-command: one script for health + bundle + entries, one for the
+  // batch, one for every app's agent check and eviction (the children make none).
+  const batched = n > 0 || batchCalls > 0 ? 1 : 0;
+  const spireCalls =
+    input.spireApi === "grpc" ? 3 + batchCalls + n + n * SPIRE_PER_APP : 1 + batched + (n > 0 ? 1 : 0);
   return {
     apps: selection.apps,
     entries: { create: diff.create.length, update: diff.update.length, delete: diff.delete.length },

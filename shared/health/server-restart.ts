@@ -12,22 +12,25 @@ import { RunCommandExecutor } from "../spire/runcommand/executor.js";
  * data dir; nothing here can remove either.
  */
 
-export async function restartServerContainer(
+/** One run-command executor for the server's VM (under its lock), for a container verb. */
+async function vmExecutor(
   s: Services,
   log: Logger,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ restarted: boolean; detail: string }> {
+  env: NodeJS.ProcessEnv,
+  what: string,
+  namePrefix: string,
+): Promise<RunCommandExecutor> {
   const { spire } = s.config;
   const vmRef = spire.vm;
   if (!vmRef) {
     throw new PermanentError(
       "NoServerVm",
-      "restarting a hung SPIRE server needs its VM: set SPIRE_VM_RESOURCE_GROUP and SPIRE_VM_NAME",
+      `${what} needs its VM: set SPIRE_VM_RESOURCE_GROUP and SPIRE_VM_NAME`,
     );
   }
   const vm = await s.compute.virtualMachines.get(vmRef.resourceGroup, vmRef.name);
   const storage = createHostBlobServiceClient(s.credential, env);
-  const executor = new RunCommandExecutor({
+  return new RunCommandExecutor({
     client: armRunCommandsClient(s.compute),
     resourceGroup: vmRef.resourceGroup,
     vmName: vmRef.name,
@@ -41,9 +44,18 @@ export async function restartServerContainer(
       vmName: vmRef.name,
       sasMinutes: Math.ceil(spire.runCommand.timeoutSeconds / 60) + 15,
     }),
-    namePrefix: "spire-autopilot-sweep",
+    namePrefix,
     logger: log,
   });
+}
+
+export async function restartServerContainer(
+  s: Services,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ restarted: boolean; detail: string }> {
+  const { spire } = s.config;
+  const executor = await vmExecutor(s, log, env, "restarting a hung SPIRE server", "spire-autopilot-sweep");
   try {
     const [out] = await executor.runCalls([{ op: "server_container_restart" }]);
     if (!out) return { restarted: false, detail: "the run-command gave no output for docker restart" };
@@ -51,6 +63,30 @@ export async function restartServerContainer(
     return out.exitCode === 0
       ? { restarted: true, detail: `docker restart ${spire.serverContainer}: ${text || "ok"}` }
       : { restarted: false, detail: `docker restart exited ${out.exitCode}: ${text}` };
+  } finally {
+    await executor.close();
+  }
+}
+
+/**
+ * The deploy's way back for an unreachable server over the API: `docker start` of its container
+ * when docker says it is stopped (never rm; a running one is left alone), one run-command.
+ */
+export async function startServerContainer(
+  s: Services,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ started: boolean; detail: string }> {
+  const { spire } = s.config;
+  const executor = await vmExecutor(s, log, env, "starting a stopped SPIRE server", "spire-autopilot-deploy");
+  try {
+    const [out] = await executor.runCalls([{ op: "server_container_start" }]);
+    if (!out) return { started: false, detail: "the run-command gave no output for docker start" };
+    const text = (out.exitCode === 0 ? out.stdout : out.stderr).trim().slice(0, 500);
+    if (out.exitCode !== 0) return { started: false, detail: `docker start exited ${out.exitCode}: ${text}` };
+    return text === "running"
+      ? { started: false, detail: `${spire.serverContainer} is running; nothing started` }
+      : { started: true, detail: `docker start ${spire.serverContainer}: ${text || "ok"}` };
   } finally {
     await executor.close();
   }

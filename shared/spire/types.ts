@@ -213,8 +213,42 @@ export interface SpireServer {
    * returned per item; a token failure throws (tokens made alongside expire unused).
    */
   applyDeployBatch(request: DeployBatchRequest): Promise<DeployBatchResult>;
+  /**
+   * Run-command mode only (the deploy's first and last run-commands): what a deploy reads before
+   * it writes, in ONE script (healthcheck, bundle, every entry), and its last step for every app
+   * in ONE script (see RolloverRequest). The gRPC adapter has neither: its calls cost no
+   * run-command, so a deploy over the API keeps its per-step calls.
+   */
+  readDeployState?(): Promise<DeployState>;
+  rolloverAgents?(request: RolloverRequest): Promise<RolloverResult[]>;
+  /** Run-command mode, docker only: `docker start` of a stopped server container (never rm). */
+  startServerContainer?(): Promise<{ started: boolean; detail: string }>;
   /** Releases connections; the instance is unusable afterwards. */
   close(): Promise<void>;
+}
+
+/** A deploy's reads in one go; bundle and entries are absent when the server did not answer. */
+export interface DeployState {
+  health: ServerHealth;
+  /** Why the server did not answer, for the deploy's server step: its container stopped or gone. */
+  container?: "stopped" | "missing";
+  bundle?: TrustBundle;
+  entries?: Entry[];
+}
+
+export interface RolloverRequest {
+  /** Per app: its alias and the SHA-256 of the join token its new agent attests with. */
+  apps: ReadonlyArray<{ alias: string; keepTokenSha256: string }>;
+  /** How long (on the VM, bounded) to wait for each new agent to attest. */
+  waitSeconds: number;
+}
+
+/** Per app, in request order: attested, and old agents evicted (stale: alias entries with no agent). */
+export interface RolloverResult {
+  attested: boolean;
+  evicted: number;
+  stale: number;
+  detail?: string;
 }
 
 /** What the adapters log through: the app's Logger (shared/logging.ts) fits. Never given secrets. */

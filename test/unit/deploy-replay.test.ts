@@ -63,6 +63,36 @@ function stubs(over: Record<string, ActivityStub> = {}): Record<string, Activity
     // rotateBundle ends with the admin SVID step; outside TCP mode it does nothing.
     adminSvidEnsure: () => ok({ lastAction: "none", reason: "not TCP mode", minted: "none" }),
     deployEntriesAndTokens: () => ok(batch),
+    // Over the API the VM's container is looked at once when the server does not answer.
+    deployStartServer: () => ok({ started: false, detail: "spire-server is running; nothing started" }),
+    deployRecord: () => ok({ partitionKey: "_deploy", rowKey: "r" }),
+    // Run-command mode's deploy-wide steps.
+    deployProbe: () =>
+      ok({
+        healthy: true,
+        detail: "healthcheck passed",
+        trust: {
+          server: { fingerprints: [], roots: [], sequence: 1 },
+          action: "first-write",
+          written: true,
+          version: "v1",
+          added: [],
+          removed: [],
+          vaultFingerprints: [],
+        },
+        diff: { create: [], update: [], delete: ["spire-autopilot.ghost"], providedByUnowned: [] },
+      }),
+    deployRollover: (i) =>
+      ok({
+        apps: (i as { apps: Array<{ app: string }> }).apps.map(({ app }) => ({
+          app,
+          agentAttested: app !== "gamma",
+          evicted: app === "alpha" ? 1 : 0,
+          stale: 0,
+          ...(app !== "gamma" && { svidSigned: true }),
+          ...(app === "gamma" && { detail: "the new agent did not attest within 120 s" }),
+        })),
+      }),
     reattestPrepare: (i) =>
       ok({ app: appOf(i), alias: `spiffe://td/agent/${appOf(i)}`, workloadId: "w", previousAgents: [] }),
     reattestApplyToken: (i) => {
@@ -83,7 +113,8 @@ function stubs(over: Record<string, ActivityStub> = {}): Record<string, Activity
   };
 }
 
-const input = (maxParallel: number): DeployInput => ({
+const input = (maxParallel: number, spireAccess?: DeployInput["spireAccess"]): DeployInput => ({
+  ...(spireAccess && { spireAccess }),
   maxParallel,
   reason: "ship alpha:2",
   reattestTiming: {
@@ -101,7 +132,11 @@ afterEach(async () => {
   await harness?.dispose();
 });
 
-function run(maxParallel: number, over?: Record<string, ActivityStub>) {
+function run(
+  maxParallel: number,
+  over?: Record<string, ActivityStub>,
+  spireAccess?: DeployInput["spireAccess"],
+) {
   harness = new ReplayHarness({
     orchestrations: {
       [DEPLOY_ORCHESTRATION]: deployOrchestrator,
@@ -111,7 +146,7 @@ function run(maxParallel: number, over?: Record<string, ActivityStub>) {
     activities: stubs(over),
     timeScale: 100,
   });
-  return harness.run(DEPLOY_ORCHESTRATION, input(maxParallel), DEPLOY_INSTANCE_ID, 60_000);
+  return harness.run(DEPLOY_ORCHESTRATION, input(maxParallel, spireAccess), DEPLOY_INSTANCE_ID, 60_000);
 }
 
 describe("deploy orchestration (replayed by durable-functions, activities stubbed)", () => {
@@ -207,5 +242,114 @@ describe("deploy orchestration (replayed by durable-functions, activities stubbe
     expect(out.failure).toMatch(/did not answer within 60 s.*docker start, never rm/);
     expect(harness.callsOf("deployEntriesAndTokens")).toHaveLength(0);
     expect(harness.callsOf("reattestApplyToken")).toHaveLength(0);
+    // It looked at the container once (a run-command only because the server did not answer).
+    expect(harness.callsOf("deployStartServer")).toHaveLength(1);
+    expect(harness.callsOf("deployRecord")).toMatchObject([{ outcome: "failed", spireAccess: "grpc" }]);
+  });
+
+  it("records the deploy's own ledger row: outcome, totals, step times, each app's outcome", async () => {
+    await run(5);
+    const [row] = harness.callsOf("deployRecord") as Array<Record<string, unknown>>;
+    expect(row).toMatchObject({
+      outcome: "partial",
+      reason: "ship alpha:2",
+      totals: { apps: 4, succeeded: 2, failed: 1, skipped: 1, tokenCount: 3 },
+      apps: expect.arrayContaining([{ app: "gamma", outcome: "failed", reason: expect.any(String) }]),
+    });
+    expect(Object.keys(row?.stepSeconds as object)).toEqual(
+      expect.arrayContaining(["discover", "server", "trust", "entries", "reattest", "verify"]),
+    );
+  });
+
+  it("by run-command: 3 deploy-wide SPIRE steps (probe, batch with its diff, rollover); the children make no SPIRE call", async () => {
+    const s = await run(5, {}, "run-command");
+    expect(s.runtimeStatus).toBe("Completed");
+    const out = s.output as DeployOutput;
+    expect(out.apps.map((a) => [a.app, a.outcome])).toEqual([
+      ["alpha", "succeeded"],
+      ["beta", "succeeded"],
+      ["gamma", "failed"],
+      ["plain", "skipped"],
+    ]);
+    expect(out.apps.find((a) => a.app === "gamma")?.reason).toMatch(/did not attest/);
+    expect(out.apps.find((a) => a.app === "alpha")?.reason).toBe("attested; workload SVID signed");
+    // Every SPIRE-touching activity, counted: one probe, one batch, one rollover for all apps.
+    expect(harness.callsOf("deployProbe")).toHaveLength(1);
+    expect(harness.callsOf("deployServerHealth")).toHaveLength(0);
+    expect(harness.callsOf("bundleSync")).toHaveLength(0);
+    expect(harness.callsOf("deployEntriesAndTokens")).toMatchObject([
+      { diff: { delete: ["spire-autopilot.ghost"] } },
+    ]);
+    const [rollover] = harness.callsOf("deployRollover") as Array<{
+      apps: Array<{ app: string; tokenSha256: string }>;
+    }>;
+    expect(harness.callsOf("deployRollover")).toHaveLength(1);
+    expect(rollover?.apps.map((a) => [a.app, a.tokenSha256]).sort()).toEqual(APPS.map((a) => [a, sha(a)]));
+    expect(harness.callsOf("reattestVerify")).toHaveLength(0);
+    expect(harness.callsOf("reattestEvictOld")).toHaveLength(0);
+    expect(harness.callsOf("reattestPrepare")).toEqual(
+      expect.arrayContaining(APPS.map((app) => ({ app, skipSpire: true }))),
+    );
+    // The rotation is still recorded in the fleet table, from the probe's sync.
+    expect(harness.callsOf("bundleRecord")).toMatchObject([{ trigger: "deploy", action: "first-write" }]);
+    expect(harness.callsOf("deployRecord")).toMatchObject([
+      { spireAccess: "run-command", outcome: "partial" },
+    ]);
+  });
+
+  it("by run-command: an SVID not signed yet at the rollover is checked again in the logs (no run-command) until it is", async () => {
+    const s = await run(
+      5,
+      {
+        deployRollover: (i) =>
+          ok({
+            apps: (i as { apps: Array<{ app: string }> }).apps.map(({ app }) => ({
+              app,
+              agentAttested: true,
+              evicted: 0,
+              stale: 0,
+              svidSigned: app !== "beta",
+            })),
+          }),
+        deploySvidCheck: (i, n) =>
+          ok({
+            apps: (i as { apps: Array<{ app: string }> }).apps.map(({ app }) => ({
+              app,
+              svidSigned: n >= 2,
+            })),
+          }),
+      },
+      "run-command",
+    );
+    const out = s.output as DeployOutput;
+    expect(out.apps.find((a) => a.app === "beta")).toMatchObject({
+      outcome: "succeeded",
+      reason: "attested; workload SVID signed",
+    });
+    // Only the unsigned app is checked again, twice (not yet, then signed), and no more rollovers.
+    expect(harness.callsOf("deploySvidCheck")).toEqual([
+      expect.objectContaining({ apps: [{ app: "beta", workloadId: "spiffe://td/ests/bp/b/aid/beta" }] }),
+      expect.objectContaining({ apps: [{ app: "beta", workloadId: "spiffe://td/ests/bp/b/aid/beta" }] }),
+    ]);
+    expect(harness.callsOf("deployRollover")).toHaveLength(1);
+  });
+
+  it("by run-command: a stopped server container is started once (docker start), then the deploy goes on", async () => {
+    const s = await run(
+      5,
+      {
+        deployProbe: (_i, n) =>
+          n >= 2
+            ? stubs().deployProbe!(_i, n)
+            : ok({ healthy: false, detail: "container is not running", container: "stopped" }),
+        deployStartServer: () => ok({ started: true, detail: "docker start exited 0" }),
+      },
+      "run-command",
+    );
+    expect(s.runtimeStatus).toBe("Completed");
+    expect(harness.callsOf("deployStartServer")).toHaveLength(1);
+    expect(harness.callsOf("deployProbe")).toHaveLength(2);
+    expect((s.customStatus as DeployStatus).serverStarted).toBe(true);
+    expect((s.output as DeployOutput).totals.succeeded).toBe(2);
   });
 });

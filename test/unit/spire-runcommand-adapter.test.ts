@@ -208,7 +208,8 @@ describe("run-command lifecycle", () => {
       client.events.findIndex((e) => e.includes("Succeeded/Succeeded")),
     );
     // ...and the cooldown after the delete, still holding the VM's lock.
-    expect(clock.sleeps).toEqual([5_000, 5_000, 5_000, 5_000, 10_000]);
+    // Polls 1 s, 2 s, 4 s, then every pollIntervalMs (5 s); then the 10 s cooldown.
+    expect(clock.sleeps).toEqual([1_000, 2_000, 4_000, 5_000, 10_000]);
   });
 
   it("sends the server-side timeout, parameters and never a failing deployment", async () => {

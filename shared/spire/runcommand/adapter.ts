@@ -19,11 +19,14 @@ import type {
   DeleteEntryResult,
   DeployBatchRequest,
   DeployBatchResult,
+  DeployState,
   Entry,
   EntryFilter,
   EntrySpec,
   EntryUpdate,
   JoinToken,
+  RolloverRequest,
+  RolloverResult,
   ServerHealth,
   SpireServer,
   SpireStatusCode,
@@ -383,6 +386,81 @@ export class RunCommandSpireServer implements SpireServer {
     }
   }
 
+  /**
+   * healthcheck, bundle show and entry show in ONE script. A failed script (the VM agent, the
+   * lease) throws as any call does; a server that does not answer comes back unhealthy, with
+   * whether its container is stopped or missing (what `docker exec` printed).
+   */
+  async readDeployState(): Promise<DeployState> {
+    const [health, bundle, entries] = await this.runCalls([
+      { op: "healthcheck" },
+      { op: "bundle_show" },
+      { op: "entry_show" },
+    ]);
+    if (!health || !bundle || !entries) throw new SpireApiError("deploy state", "INTERNAL", "no output");
+    if (health.exitCode !== 0 || bundle.exitCode !== 0 || entries.exitCode !== 0) {
+      const failed = [health, bundle, entries].find((o) => o.exitCode !== 0) as CallOutput;
+      const text = `${failed.stderr}\n${failed.stdout}`;
+      const container = /is not running/i.test(text)
+        ? ("stopped" as const)
+        : /No such container/i.test(text)
+          ? ("missing" as const)
+          : undefined;
+      return {
+        health: { healthy: false, detail: cliFailure(failed).message },
+        ...(container && { container }),
+      };
+    }
+    const parsed = WireBundle.safeParse(parseJson(bundle, "bundle show"));
+    if (!parsed.success) throw new SpireApiError("bundle show", "INTERNAL", "unexpected output");
+    return {
+      health: { healthy: true, detail: health.stdout.trim() || "healthcheck passed" },
+      bundle: bundleFromWire(parsed.data),
+      entries: this.parseEntries(entries),
+    };
+  }
+
+  /** `docker start` of the server's container (never rm): the deploy's way back for a stopped one. */
+  async startServerContainer(): Promise<{ started: boolean; detail: string }> {
+    const [out] = await this.runCalls([{ op: "server_container_start" }]);
+    if (!out) return { started: false, detail: "no output" };
+    if (out.exitCode !== 0) return { started: false, detail: cliFailure(out).message };
+    return out.stdout.trim() === "running"
+      ? { started: false, detail: "the server's container is running; nothing started" }
+      : { started: true, detail: "docker start exited 0" };
+  }
+
+  /** Every app's wait-for-the-new-agent and eviction of the old ones in ONE script (agents_rollover). */
+  async rolloverAgents(request: RolloverRequest): Promise<RolloverResult[]> {
+    const wait = validateInteger(request.waitSeconds, "waitSeconds", 0, 3600);
+    const calls = request.apps.map((a, i) => {
+      const alias = validateSpiffeIdInput(a.alias, `apps[${i}].alias`, this.trustDomain);
+      if (!/^[0-9a-f]{64}$/.test(a.keepTokenSha256))
+        throw new SpireApiError(
+          "agents rollover",
+          "INVALID_ARGUMENT",
+          `apps[${i}].keepTokenSha256 is not a SHA-256`,
+        );
+      return {
+        op: "agents_rollover" as const,
+        alias,
+        keepTokenSha256: a.keepTokenSha256,
+        trustDomain: this.trustDomain,
+        // The first app's wait covers the others' attestations, which run in parallel.
+        waitSeconds: wait,
+      };
+    });
+    if (calls.length === 0) return [];
+    const outputs = await this.runCalls(calls);
+    return outputs.map((out) => {
+      if (out.exitCode !== 0)
+        return { attested: false, evicted: 0, stale: 0, detail: cliFailure(out).message };
+      const parsed = RolloverOutput.safeParse(safeJson(out.stdout));
+      if (!parsed.success) return { attested: false, evicted: 0, stale: 0, detail: "unexpected output" };
+      return parsed.data;
+    });
+  }
+
   async close(): Promise<void> {
     await this.executor.close();
   }
@@ -393,6 +471,12 @@ const WireMintedSvid = z.object({
   x509_svid: z.array(z.string().min(1)).min(1),
   private_key: z.string().min(1),
   root_cas: z.array(z.string()).optional(),
+});
+
+const RolloverOutput = z.object({
+  attested: z.boolean(),
+  evicted: z.number().int().min(0),
+  stale: z.number().int().min(0),
 });
 
 function safeJson(text: string): unknown {

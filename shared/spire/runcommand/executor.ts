@@ -399,6 +399,10 @@ export class RunCommandExecutor {
     // The script's own limit, plus room for the VM agent to pick it up and report back.
     const deadline = this.clock.now() + (this.timeoutSeconds + 180) * 1000;
     let last: VirtualMachineRunCommand | undefined;
+    // The first polls come sooner (1 s, 2 s, 4 s, then every pollIntervalMs): a short script is
+    // done within seconds, and a fixed first wait was most of a short run-command's time. A long
+    // one costs three GETs more.
+    let wait = Math.min(1_000, this.pollIntervalMs);
     for (;;) {
       try {
         last = await this.client.getByVirtualMachine(this.resourceGroup, this.vmName, name, {
@@ -444,7 +448,8 @@ export class RunCommandExecutor {
           },
         );
       }
-      await this.clock.sleep(this.pollIntervalMs);
+      await this.clock.sleep(wait);
+      wait = Math.min(wait * 2, this.pollIntervalMs);
     }
   }
 

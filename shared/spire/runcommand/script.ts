@@ -57,7 +57,27 @@ export type CliCall =
    * the container and its data dir (datastore, CA keys); the product never runs `docker rm`.
    * Docker mode only.
    */
-  | { op: "server_container_restart" };
+  | { op: "server_container_restart" }
+  /**
+   * `docker start <container>` when `docker inspect` says it is stopped (prints "running" and
+   * changes nothing otherwise): a deploy's way back for a server whose container is stopped.
+   * Start, never rm: the container keeps its data dir. Docker mode only.
+   */
+  | { op: "server_container_start" }
+  /**
+   * A deploy's last step for one app, on the VM: wait (bounded, `waitSeconds`) until the agent
+   * whose join token hashes to `keepTokenSha256` is in `agent list`, then evict every other
+   * join-token agent holding the app's alias (from `entry show -spiffeID <alias>`). Prints
+   * {"attested":true,"evicted":n,"stale":m}; stale counts alias entries left with no agent to evict.
+   * Tokens are named only by their hashes, so none reaches ARM.
+   */
+  | {
+      op: "agents_rollover";
+      alias: string;
+      keepTokenSha256: string;
+      trustDomain: string;
+      waitSeconds: number;
+    };
 
 export type ExecMode =
   /** The seed deployment: `docker exec -i <container> <serverPath> ...` on the VM. */
@@ -112,6 +132,7 @@ export function buildScript(
     ...(calls.some((c) => c.op === "agent_evict_by_hash" || c.op === "agent_ban_by_hash")
       ? byHashFunction()
       : []),
+    ...(calls.some((c) => c.op === "agents_rollover") ? rolloverFunction() : []),
     `echo "$M begin ${calls.length}"`,
   ];
 
@@ -198,6 +219,19 @@ export function buildScript(
         if (exec.kind !== "docker") throw new Error("the server runs in a container only in docker mode");
         line = `\${L[@]+"\${L[@]}"} docker restart "\${${P}_CONTAINER}" </dev/null >"$T/o" 2>"$T/e"`;
         break;
+      case "server_container_start":
+        if (exec.kind !== "docker") throw new Error("the server runs in a container only in docker mode");
+        // Only a stopped container is started; a running one is left alone and reported.
+        line = [
+          `st=$(\${L[@]+"\${L[@]}"} docker inspect -f '{{.State.Running}}' "\${${P}_CONTAINER}" </dev/null 2>"$T/e")`,
+          `if [ "$st" = true ]; then echo running >"$T/o"; : >"$T/e"; (exit 0)`,
+          `elif [ "$st" = false ]; then \${L[@]+"\${L[@]}"} docker start "\${${P}_CONTAINER}" </dev/null >"$T/o" 2>"$T/e"`,
+          "else (exit 1); fi",
+        ].join("\n");
+        break;
+      case "agents_rollover":
+        line = `rollover ${v("KEEP", call.keepTokenSha256)} ${v("ALIAS", call.alias)} ${v("TD", call.trustDomain)} ${v("WAIT", String(call.waitSeconds))}`;
+        break;
     }
     lines.push(`# ${i}: ${call.op}`, line, `emit ${i} $?`);
   });
@@ -222,6 +256,43 @@ function byHashFunction(): string[] {
     "  done",
     '  if [ -z "$id" ]; then echo "Error: rpc error: code = NotFound desc = no agent with that ID" >"$T/e"; return 1; fi',
     `  \${L[@]+"\${L[@]}"} "\${S[@]}" agent "$1" -spiffeID "$id" \${K[@]+"\${K[@]}"} -output json </dev/null >"$T/o" 2>"$T/e"`,
+    "}",
+  ];
+}
+
+/**
+ * `rollover <keep sha256> <alias> <trust domain> <wait s>` (see the agents_rollover call). Join
+ * token agent IDs are found by their path; the token is the path's last segment, so its hash is
+ * compared, never the token itself passed in. The wait is bounded by SECONDS, polling every 2 s.
+ */
+function rolloverFunction(): string[] {
+  const cli = `\${L[@]+"\${L[@]}"} "\${S[@]}"`;
+  const k = `\${K[@]+"\${K[@]}"}`;
+  return [
+    'command -v sha256sum >/dev/null || { echo "$M fatal missing sha256sum"; exit 71; }',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
+    "tokhash() { printf '%s' \"${1##*/}\" | sha256sum | cut -c1-64; }",
+    "rollover() {",
+    '  : >"$T/o"',
+    // One deadline for every app of the script: the apps attest in parallel, so the wait is shared.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
+    '  : "${RO_END:=$((SECONDS + $4))}"',
+    '  local p found="" n=0 stale=0',
+    "  while :; do",
+    `    ${cli} agent list ${k} -output json </dev/null >"$T/l" 2>"$T/e" || return $?`,
+    "    for p in $(grep -oE '/spire/agent/join_token/[A-Za-z0-9._-]+' \"$T/l\" | sort -u); do",
+    '      if [ "$(tokhash "$p")" = "$1" ]; then found=1; break; fi',
+    "    done",
+    '    [ -n "$found" ] && break',
+    '    if [ "$SECONDS" -ge "$RO_END" ]; then echo "Error: rpc error: code = NotFound desc = the new agent did not attest within $4 s" >"$T/e"; return 1; fi',
+    "    sleep 2",
+    "  done",
+    `  ${cli} entry show -spiffeID "$2" ${k} -output json </dev/null >"$T/a" 2>"$T/e" || return $?`,
+    "  for p in $(grep -oE '/spire/agent/join_token/[A-Za-z0-9._-]+' \"$T/a\" | sort -u); do",
+    '    [ "$(tokhash "$p")" = "$1" ] && continue',
+    `    if ${cli} agent evict -spiffeID "spiffe://$3$p" ${k} -output json </dev/null >/dev/null 2>"$T/x"; then n=$((n + 1)); else stale=$((stale + 1)); fi`,
+    "  done",
+    `  printf '{"attested":true,"evicted":%d,"stale":%d}' "$n" "$stale" >"$T/o"`,
     "}",
   ];
 }
