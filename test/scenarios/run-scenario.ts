@@ -11,11 +11,20 @@ import type { ScenarioResult } from "../../sandbox/scenarios/types.js";
  */
 
 /** Runs the named scenario as the CLI would and expects it to pass; `check` may assert more. */
-export function scenarioTest(name: string, check?: (result: ScenarioResult) => void): void {
+export function scenarioTest(
+  name: string,
+  check?: (result: ScenarioResult) => void,
+  opts: {
+    /** Why this scenario does not yet meet its own pass criterion: it is reported as skipped, never as passed. */
+    knownGap?: string;
+  } = {},
+): void {
   const scenario = findScenario(name);
   if (!scenario) throw new Error(`no scenario ${name}`);
-  it(
-    `scenario ${name} passes in a fresh environment`,
+  (opts.knownGap ? it.skip : it)(
+    opts.knownGap
+      ? `scenario ${name} passes in a fresh environment (skipped, known gap: ${opts.knownGap})`
+      : `scenario ${name} passes in a fresh environment`,
     async () => {
       const workDir = mkdtempSync(join(tmpdir(), `scenario-${name}-`));
       const controller = new AbortController();

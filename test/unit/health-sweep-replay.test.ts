@@ -88,6 +88,7 @@ const deployStubs = (over: Record<string, ActivityStub> = {}): Record<string, Ac
   deployDiscover: () => ok(discovered),
   deployServerHealth: () => ok({ healthy: true, detail: "ok" }),
   deployEntriesAndTokens: () => ok(batch),
+  deployRecord: () => ok({ partitionKey: "_deploy", rowKey: "r" }),
   ...over,
 });
 const caReset = () =>
@@ -228,6 +229,7 @@ describe("healthSweep orchestration (replayed by durable-functions, activities s
       "deployDiscover",
       "deployServerHealth",
       "deployEntriesAndTokens",
+      "deployRecord",
       "sweepProbeServer",
       "sweepRecord",
     ]);
