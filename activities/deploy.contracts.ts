@@ -106,6 +106,20 @@ export interface EntriesAndTokensOutput {
   tokens: DeployToken[];
 }
 
+/** A deploy's counts: its output's and its ledger row's. */
+export interface DeployTotals {
+  apps: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  entriesCreated: number;
+  entriesUpdated: number;
+  entriesDeleted: number;
+  /** Join tokens made by this run (named so the operations API's redaction lets it through). */
+  tokenCount: number;
+  imagesChanged: number;
+}
+
 /** The deploy's own ledger row (activities/deploy-ledger.ts): no secrets, only outcomes and counts. */
 export interface DeployRecordInput {
   runId: string;
@@ -115,17 +129,7 @@ export interface DeployRecordInput {
   outcome: "succeeded" | "partial" | "failed";
   failure?: string;
   spireAccess: "grpc" | "run-command";
-  totals: {
-    apps: number;
-    succeeded: number;
-    failed: number;
-    skipped: number;
-    entriesCreated: number;
-    entriesUpdated: number;
-    entriesDeleted: number;
-    tokenCount: number;
-    imagesChanged: number;
-  };
+  totals: DeployTotals;
   stepSeconds: Record<string, number>;
   apps: Array<{ app: string; outcome: "succeeded" | "failed" | "skipped"; reason: string }>;
 }

@@ -6,6 +6,7 @@ import {
   DeployActivities,
   type DeployRecordInput,
   type DeployTarget,
+  type DeployTotals,
   type DiscoverOutput,
   type EntriesAndTokensOutput,
   type ProbeOutput,
@@ -128,18 +129,7 @@ export interface DeployAppOutcome {
 export interface DeployOutput {
   outcome: "succeeded" | "partial" | "failed";
   apps: DeployAppOutcome[];
-  totals: {
-    apps: number;
-    succeeded: number;
-    failed: number;
-    skipped: number;
-    entriesCreated: number;
-    entriesUpdated: number;
-    entriesDeleted: number;
-    /** Join tokens made by this run (named so the operations API's redaction lets it through). */
-    tokenCount: number;
-    imagesChanged: number;
-  };
+  totals: DeployTotals;
   stepSeconds: Record<string, number>;
   /** Why the deploy as a whole failed (server not ready, trust material), when it did. */
   failure?: string;
