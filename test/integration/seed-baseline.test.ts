@@ -6,6 +6,7 @@ import { seedDeploy } from "../../sandbox/baseline/seed-deploy.js";
 import { SANDBOX_SPIRE_VM, startSandbox } from "../../sandbox/environment.js";
 import { createDemoFleet } from "../../sandbox/scenarios/demo-fleet.js";
 import { agentsHolding } from "../../sandbox/scenarios/fleet.js";
+import { NEVER } from "../../sandbox/scenarios/sweep-common.js";
 import { pollUntil } from "../../sandbox/spire/index.js";
 import { ensureSpire } from "../../scripts/install-spire.js";
 import { agentAliasId } from "../../shared/spiffe/index.js";
@@ -26,6 +27,9 @@ it("the seed baseline deploys a never-attested app: its agent attests and its wo
     timeScale: TIME_SCALE,
     echoHost: false,
     log: () => undefined,
+    // The product's own timers (the sweep lists the apps; the rotation reads the bundle) would add
+    // ARM calls and run-commands to the window this test counts as the baseline's.
+    settings: { HEALTH_SWEEP_SCHEDULE: NEVER, BUNDLE_ROTATION_SCHEDULE: NEVER },
   });
   try {
     const fleet = await createDemoFleet(sb, { managed: 1, prefix: "seed" });
