@@ -54,7 +54,7 @@ export type CliCall =
   | { op: "healthcheck" }
   /**
    * `docker restart <container>`: the health sweep's repair of a hung server (#23). Restart keeps
-   * the container and its data dir (datastore, CA keys); the product never runs `docker rm`.
+   * the container and its data dir (datastore, CA keys); the product never removes the container.
    * Docker mode only.
    */
   | { op: "server_container_restart" }
