@@ -3,6 +3,7 @@ import { pollUntil } from "../spire/index.js";
 import { BUNDLE_SECRET, bundleVersions, rotateNow, vaultClient } from "./bundle.js";
 import { agentsHolding, deployFleet } from "./fleet.js";
 import { operation, waitForOperation } from "./replica-restart.js";
+import { NEVER } from "./sweep-common.js";
 import type { Scenario } from "./types.js";
 
 /*
@@ -40,7 +41,12 @@ export const caRotation: Scenario = {
       echoHost: false,
       log: (m) => ctx.log(m),
       spireTtls: { caTtl: `${CA_TTL_SECONDS}s`, defaultX509SvidTtl: `${SVID_TTL_SECONDS}s` },
-      settings: { BUNDLE_ROTATION_SCHEDULE: SCHEDULE },
+      settings: {
+        BUNDLE_ROTATION_SCHEDULE: SCHEDULE,
+        // appPuts counts what the rotation does to apps; a health sweep's repair of an app it
+        // judges unattested is another scenario's subject and would be counted here too.
+        HEALTH_SWEEP_SCHEDULE: NEVER,
+      },
     });
     const spire = sb.spire.client();
     try {
