@@ -6,7 +6,7 @@ import type { Logger, LogSink } from "../shared/logging.js";
 import type { Services } from "../shared/services.js";
 import type { TrustBundle } from "../shared/spire/types.js";
 import { decideRotation } from "../shared/trust/decision.js";
-import { recordRotation } from "../shared/trust/ledger.js";
+import { noteBundleWrite, recordRotation } from "../shared/trust/ledger.js";
 import { readServerBundle } from "../shared/trust/server-bundle.js";
 import { sameRoots, summarizeServerBundle } from "../shared/trust/summary.js";
 import { readVaultBundle, writeVaultBundle } from "../shared/trust/vault.js";
@@ -124,6 +124,18 @@ export async function syncBundle(
     return { ...base, written: true, alreadyWritten: true, version: current.version };
   }
   const written = await writeVaultBundle(s.secrets, name, bundle.pem, server);
+  try {
+    await noteBundleWrite(await s.fleetTable(), {
+      version: written.version,
+      at: written.createdOn ?? new Date().toISOString(),
+    });
+  } catch (err) {
+    // The version stands; its Event Grid event will just start one redundant check.
+    log.warn("could not note the written version in the fleet table", {
+      version: written.version,
+      error: (err as Error).message,
+    });
+  }
   log.info("wrote a new trust bundle version", {
     secret: name,
     version: written.version,

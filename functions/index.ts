@@ -20,7 +20,7 @@ import { keyVaultEventScope } from "../shared/keyVaultEvents.js";
 import { getServices } from "../shared/services.js";
 import { adminSvidStatus, checkAdminClient } from "../shared/trust/admin-status.js";
 import { readAdminSecret } from "../shared/trust/admin-vault.js";
-import { readLastRotation } from "../shared/trust/ledger.js";
+import { ownBundleWrite, readLastRotation } from "../shared/trust/ledger.js";
 import { readServerBundle } from "../shared/trust/server-bundle.js";
 import { summarizeServerBundle } from "../shared/trust/summary.js";
 import { readVaultBundle } from "../shared/trust/vault.js";
@@ -103,7 +103,13 @@ df.app.client.http("operations", {
 // ---- trust material: Key Vault's events on the bundle and admin SVID secrets nudge a rotation.
 // Event Grid calls /runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=<eventgrid_extension>.
 df.app.client.eventGrid("keyVaultEvents", {
-  handler: keyVaultEventsHandler({ scope: keyVaultEventScope(config) }),
+  handler: keyVaultEventsHandler({
+    scope: keyVaultEventScope(config),
+    ownWrite: async (secret, version) => {
+      if (secret !== config.keyVault.trustBundleSecretName) return undefined;
+      return ownBundleWrite(await getServices(config).fleetTable(), version);
+    },
+  }),
 });
 
 // ---- trust bundle rotation

@@ -13,13 +13,18 @@ export interface KeyVaultEventDeps {
   scope: KeyVaultEventScope;
   /** The rotation's starter (a singleton); replaceable in tests. */
   start?: typeof startRotateBundle;
+  /**
+   * Whether this app itself wrote `version` of `secret` (its rotation, or a deploy's bundle step,
+   * notes each version it writes in the fleet table): a description of that write, or undefined.
+   */
+  ownWrite?: (secret: string, version: string) => Promise<string | undefined>;
 }
 
 /**
  * The Event Grid trigger for Key Vault's secret events on the trust bundle and the admin SVID:
  * each accepted event nudges a rotation to check now (the starter is a singleton, so a burst of
- * events during one rotation joins that run); other Key Vault events of the vault are acknowledged
- * and ignored.
+ * events during one rotation joins that run), except the new-version event of a version this app
+ * wrote itself (`ownWrite`); other Key Vault events of the vault are acknowledged and ignored.
  *
  * An app.eventGrid function cannot choose the HTTP status Event Grid gets: the extension answers
  * 202 when every invocation of a delivery succeeded and 500 (with the exception's message) when
@@ -48,6 +53,25 @@ export function keyVaultEventsHandler(deps: KeyVaultEventDeps) {
         reason: verdict.reason,
       });
       return;
+    }
+    if (verdict.eventType === "Microsoft.KeyVault.SecretNewVersionCreated" && deps.ownWrite) {
+      // The app's own write: its writer read the server's bundle a moment ago, so a rotation would
+      // only read it again (in run-command mode, one more run-command on the VM). Anyone else's
+      // version, or a fleet table that cannot say, still starts the check.
+      const own = await deps.ownWrite(verdict.secret, verdict.version).catch((err: unknown) => {
+        log.warn("could not tell whether this app wrote the version; checking it", {
+          eventId: verdict.eventId,
+          error: (err as Error)?.message ?? String(err),
+        });
+        return undefined;
+      });
+      if (own) {
+        log.info("Key Vault event acknowledged and ignored", {
+          eventId: verdict.eventId,
+          reason: `version ${verdict.version} of ${verdict.secret} was ${own}; nothing to check`,
+        });
+        return;
+      }
     }
     const outcome: RotationStartOutcome = await start(client, {
       trigger: "event",

@@ -105,6 +105,27 @@ export async function recordRotation(table: TableClient, record: RotationRecord)
   await table.submitTransaction(rotationRows(record));
 }
 
+/**
+ * Notes a version this app just wrote, before the run records itself: Key Vault raises
+ * SecretNewVersionCreated for it within seconds, and the event trigger checks the summary row's
+ * lastWriteVersion to tell the app's own writes (nothing to check: the writer read the server a
+ * moment ago) from anyone else's. The run's record later merges the same fields again.
+ */
+export async function noteBundleWrite(
+  table: Pick<TableClient, "upsertEntity">,
+  write: { version: string; at: string },
+): Promise<void> {
+  await table.upsertEntity(
+    {
+      partitionKey: BUNDLE_PARTITION,
+      rowKey: SUMMARY_ROW,
+      lastWriteVersion: write.version,
+      lastWriteAt: write.at,
+    },
+    "Merge",
+  );
+}
+
 /** The summary row, or undefined before the first run. */
 export async function readLastRotation(
   table: Pick<TableClient, "getEntity">,
@@ -133,6 +154,16 @@ export async function readLastRotation(
     if ((err as { statusCode?: unknown }).statusCode === 404) return undefined;
     throw err;
   }
+}
+
+/** How this app wrote `version` of the bundle secret, when the summary row says it did. */
+export async function ownBundleWrite(
+  table: Pick<TableClient, "getEntity">,
+  version: string,
+): Promise<string | undefined> {
+  const last = await readLastRotation(table);
+  if (!last?.lastWriteVersion || last.lastWriteVersion !== version) return undefined;
+  return `written by this app at ${last.lastWriteAt ?? "an unrecorded time"}`;
 }
 
 export interface CaResetEvent {

@@ -30,11 +30,15 @@ const event = (over: Partial<EventGridEvent> = {}, data: Record<string, unknown>
   ...over,
 });
 
-function harness(startImpl?: () => Promise<{ kind: "started" | "running"; instanceId: string }>) {
+function harness(
+  startImpl?: () => Promise<{ kind: "started" | "running"; instanceId: string }>,
+  ownWrite?: (secret: string, version: string) => Promise<string | undefined>,
+) {
   const starts: RotateBundleInput[] = [];
   const logs: string[] = [];
   const handler = keyVaultEventsHandler({
     scope,
+    ...(ownWrite && { ownWrite }),
     start: async (_client, input) => {
       starts.push(input);
       return startImpl ? startImpl() : { kind: "started", instanceId: "rotate-bundle" };
@@ -76,6 +80,45 @@ describe("keyVaultEvents trigger", () => {
     expect((err as Error).message).toMatch(problem);
     expect(h.starts).toEqual([]);
     expect(h.logs.join("\n")).toMatch(/rejected; nothing started/);
+  });
+
+  describe("a version this app wrote itself", () => {
+    const created = (version: string) =>
+      event(
+        { eventType: "Microsoft.KeyVault.SecretNewVersionCreated" },
+        { Id: `https://kv-spire.vault.azure.net/secrets/spire-trust-bundle/${version}`, Version: version },
+      );
+    const ours = async (_s: string, v: string) => (v === "v7" ? "written by this app at T" : undefined);
+
+    it("is acknowledged without a rotation: its writer read the server a moment ago", async () => {
+      const h = harness(undefined, ours);
+      await h.run(created("v7"));
+      expect(h.starts).toEqual([]);
+      expect(h.logs.join("\n")).toMatch(/version v7 of spire-trust-bundle was written by this app at T/);
+    });
+
+    it("does not cover anyone else's version", async () => {
+      const h = harness(undefined, ours);
+      await h.run(created("v8"));
+      expect(h.starts).toHaveLength(1);
+    });
+
+    it("does not cover an expiry event, even of the app's own version", async () => {
+      const h = harness(undefined, ours);
+      await h.run(
+        event({}, { Version: "v7", Id: "https://kv-spire.vault.azure.net/secrets/spire-trust-bundle/v7" }),
+      );
+      expect(h.starts).toHaveLength(1);
+    });
+
+    it("still checks when the fleet table cannot say", async () => {
+      const h = harness(undefined, async () => {
+        throw new Error("table unavailable");
+      });
+      await h.run(created("v7"));
+      expect(h.starts).toHaveLength(1);
+      expect(h.logs.join("\n")).toMatch(/could not tell whether this app wrote the version/);
+    });
   });
 
   it("lets a task hub outage fail the invocation, so Event Grid redelivers", async () => {
