@@ -8,8 +8,7 @@ import type { LogsQueryClient } from "@azure/monitor-query-logs";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { createAzureClients } from "./azure/clients.js";
 import { createCredential } from "./azure/credential.js";
-import { blobOutputStore, runCommandVmLock } from "./azure/runcommand-storage.js";
-import { armRunCommandsClient } from "./azure/runcommands.js";
+import { type VmRunCommandTuning, vmRunCommandOptions } from "./azure/vm-runcommand-options.js";
 import { type AppConfig, loadConfig, type SpireGrpcTarget, type SpireVm } from "./config.js";
 import { PermanentError } from "./errors.js";
 import { createLogger, type LogSink, registerSecret } from "./logging.js";
@@ -74,14 +73,8 @@ export interface ServicesOptions {
   tcpCredentials?: TcpCredentialTuning;
 }
 
-export interface RunCommandTuning {
-  /** Between polls of a run-command's instance view (default 5 s). */
-  pollIntervalMs?: number;
-  /** The per-VM blob lease, 15-60 s (default 30), renewed every third of it while held. */
-  leaseSeconds?: number;
-  /** Between attempts to take the lease while another worker holds it (default 1 s). */
-  leasePollMs?: number;
-}
+/** Run-command mode's tuning (defaults suit Azure; the sandbox polls faster). */
+export type RunCommandTuning = VmRunCommandTuning;
 
 // Azurite's well-known development account: public, documented by Microsoft, only ever used for
 // an http:// tables endpoint (which no real storage account has).
@@ -136,34 +129,13 @@ async function buildVmSpire(
   blobService: () => BlobServiceClient,
   tuning: RunCommandTuning = {},
 ): Promise<RunCommandSpireServer> {
-  const { spire } = config;
   // The lease and output blobs live in the host's storage: every worker of the app shares it.
-  const storage = blobService();
-  const vm = await compute.virtualMachines.get(spireVm.resourceGroup, spireVm.name);
   return new RunCommandSpireServer({
-    lock: runCommandVmLock(storage, spireVm, {
-      logger,
-      ...(tuning.leaseSeconds !== undefined && { leaseSeconds: tuning.leaseSeconds }),
-      ...(tuning.leasePollMs !== undefined && { pollMs: tuning.leasePollMs }),
-    }),
-    ...(tuning.pollIntervalMs !== undefined && { pollIntervalMs: tuning.pollIntervalMs }),
-    outputStore: blobOutputStore({
-      service: storage,
-      vmName: spireVm.name,
-      sasMinutes: Math.ceil(spire.runCommand.timeoutSeconds / 60) + 15,
-    }),
-    client: armRunCommandsClient(compute),
-    resourceGroup: spireVm.resourceGroup,
-    vmName: spireVm.name,
-    location: vm.location,
-    trustDomain: spire.trustDomain,
-    exec: { kind: "docker", container: spire.serverContainer, serverPath: "/opt/spire/bin/spire-server" },
-    timeoutSeconds: spire.runCommand.timeoutSeconds,
-    cooldownMs: spire.runCommand.cooldownSeconds * 1000,
+    ...(await vmRunCommandOptions(config, spireVm, compute, blobService(), logger, tuning)),
+    trustDomain: config.spire.trustDomain,
     // Output goes to a blob (not the 4 KB instance view), so a deploy's batch for 20 apps (tokens,
     // entries, the rollover) fits one script: a deploy makes 3 run-commands however many apps.
     maxCallsPerScript: 100,
-    logger,
   });
 }
 

@@ -18,7 +18,7 @@ interface SpireCommon {
   joinTokenTtlSeconds: number;
   /** The product's own admin X509-SVID (used for TCP with mTLS only). */
   admin: { spiffeId: string; svidTtlSeconds: number };
-  runCommand: { cooldownSeconds: number; timeoutSeconds: number };
+  runCommand: { cooldownSeconds: number; pollSeconds: number; timeoutSeconds: number };
 }
 
 /** With grpc the VM is an optional fallback; with run-command the VM is the way in. */
@@ -120,6 +120,7 @@ export function assemble(v: Values): AppConfig {
     },
     runCommand: {
       cooldownSeconds: v.RUN_COMMAND_COOLDOWN_SECONDS,
+      pollSeconds: v.RUN_COMMAND_POLL_SECONDS,
       timeoutSeconds: v.RUN_COMMAND_TIMEOUT_SECONDS,
     },
   };

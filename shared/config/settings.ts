@@ -163,6 +163,13 @@ export const SETTING_TABLE = {
     example: "10",
     schema: wholeNumber(0, 600),
   }),
+  RUN_COMMAND_POLL_SECONDS: withDefault("5", {
+    group: "spire",
+    description:
+      "longest pause between polls of a running run-command in seconds (the first polls come sooner: 1, 2, 4 s), a whole number from 1 to 60",
+    example: "5",
+    schema: wholeNumber(1, 60),
+  }),
   RUN_COMMAND_TIMEOUT_SECONDS: withDefault("300", {
     group: "spire",
     description: "how long one run-command may run, in seconds, a whole number from 60 to 5400",

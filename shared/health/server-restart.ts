@@ -1,5 +1,4 @@
-import { blobOutputStore, runCommandVmLock } from "../azure/runcommand-storage.js";
-import { armRunCommandsClient } from "../azure/runcommands.js";
+import { vmRunCommandOptions } from "../azure/vm-runcommand-options.js";
 import { PermanentError } from "../errors.js";
 import type { Logger } from "../logging.js";
 import { createHostBlobServiceClient, type Services } from "../services.js";
@@ -28,24 +27,10 @@ async function vmExecutor(
       `${what} needs its VM: set SPIRE_VM_RESOURCE_GROUP and SPIRE_VM_NAME`,
     );
   }
-  const vm = await s.compute.virtualMachines.get(vmRef.resourceGroup, vmRef.name);
   const storage = createHostBlobServiceClient(s.credential, env);
   return new RunCommandExecutor({
-    client: armRunCommandsClient(s.compute),
-    resourceGroup: vmRef.resourceGroup,
-    vmName: vmRef.name,
-    location: vm.location,
-    exec: { kind: "docker", container: spire.serverContainer, serverPath: "/opt/spire/bin/spire-server" },
-    timeoutSeconds: spire.runCommand.timeoutSeconds,
-    cooldownMs: spire.runCommand.cooldownSeconds * 1000,
-    lock: runCommandVmLock(storage, vmRef, { logger: log }),
-    outputStore: blobOutputStore({
-      service: storage,
-      vmName: vmRef.name,
-      sasMinutes: Math.ceil(spire.runCommand.timeoutSeconds / 60) + 15,
-    }),
+    ...(await vmRunCommandOptions(s.config, vmRef, s.compute, storage, log)),
     namePrefix,
-    logger: log,
   });
 }
 

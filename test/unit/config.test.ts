@@ -76,7 +76,7 @@ describe("loadConfig: defaults", () => {
         serverContainer: "spire-server",
         joinTokenTtlSeconds: 1200,
         admin: { spiffeId: "spiffe://aim.microsoft.com/spire-autopilot/admin", svidTtlSeconds: 86400 },
-        runCommand: { cooldownSeconds: 10, timeoutSeconds: 300 },
+        runCommand: { cooldownSeconds: 10, pollSeconds: 5, timeoutSeconds: 300 },
       },
       azure: { subscriptionId: "6f1c2a9e-3b7d-4c55-9a1e-2d8f0b7c4e13", credential: "default" },
       apps: {
@@ -163,6 +163,7 @@ const VALID: readonly [SettingName, string, (c: AppConfig) => unknown, unknown][
   ["REATTEST_VERIFY_TIMEOUT_SECONDS", "600", (c) => c.reattest.verifyTimeoutSeconds, 600],
   ["RUN_COMMAND_COOLDOWN_SECONDS", "0", (c) => c.spire.runCommand.cooldownSeconds, 0],
   ["RUN_COMMAND_TIMEOUT_SECONDS", "5400", (c) => c.spire.runCommand.timeoutSeconds, 5400],
+  ["RUN_COMMAND_POLL_SECONDS", "1", (c) => c.spire.runCommand.pollSeconds, 1],
   ["MANAGED_TAG_NAME", "team:identity", (c) => c.apps.managedTag.name, "team:identity"],
   ["MANAGED_TAG_VALUE", "yes please", (c) => c.apps.managedTag.value, "yes please"],
   ["BLUEPRINT_OID_TAG", "bp-oid", (c) => c.apps.blueprintOidTag, "bp-oid"],
@@ -304,6 +305,7 @@ const INVALID: readonly [SettingName, string, string | undefined][] = [
   ["JOIN_TOKEN_TTL_SECONDS", "99999999999999999999999", "outside 60..86400"],
   ["RUN_COMMAND_COOLDOWN_SECONDS", "601", "outside 0..600"],
   ["RUN_COMMAND_TIMEOUT_SECONDS", "59", "outside 60..5400"],
+  ["RUN_COMMAND_POLL_SECONDS", "0", "outside 1..60"],
   ["WORKLOAD_X509_TTL_SECONDS", "604801", "outside 60..604800"],
   ["ALERT_COOLDOWN_SECONDS", "ten", "not a whole number"],
   ["MANAGED_TAG_NAME", "a/b", undefined],
@@ -581,7 +583,7 @@ describe("loadConfig: conditional requirements", () => {
       serverContainer: "spire-server",
       joinTokenTtlSeconds: 1200,
       admin: { spiffeId: "spiffe://aim.microsoft.com/spire-autopilot/admin", svidTtlSeconds: 86400 },
-      runCommand: { cooldownSeconds: 10, timeoutSeconds: 300 },
+      runCommand: { cooldownSeconds: 10, pollSeconds: 5, timeoutSeconds: 300 },
     });
   });
 
@@ -774,6 +776,7 @@ describe("SETTINGS", () => {
       JOIN_TOKEN_TTL_SECONDS: "1200",
       ADMIN_SVID_TTL_SECONDS: "86400",
       RUN_COMMAND_COOLDOWN_SECONDS: "10",
+      RUN_COMMAND_POLL_SECONDS: "5",
       RUN_COMMAND_TIMEOUT_SECONDS: "300",
       MANAGED_TAG_NAME: "spire-autopilot",
       MANAGED_TAG_VALUE: "managed",
