@@ -16,8 +16,9 @@ import type { Scenario, ScenarioContext } from "./types.js";
  * the fast ARM latencies run in real time and so count timeScale times over, which penalises the
  * product far more than the seed (the seed is mostly its own sleeps): a small scale keeps that
  * bias small, a large one would make the wall time short but the comparison unfair to the
- * product. The product's run-command executor sleeps in real time, so its cooldown is set to 2 s:
- * 10 sandbox seconds, the cooldown the seed keeps.
+ * product. The product's run-command executor sleeps in real time, so its cooldown is set to 2 s
+ * and its longest poll pause to 1 s: 10 and 5 sandbox seconds, the cooldown and the poll interval
+ * the seed keeps (left at their Azure defaults, 10 s and 5 s real, they would count 50 and 25).
  *
  * Wall time (< 5 min). The seed never talks to the product, so its sequence does not depend on
  * the product's SPIRE access mode: it runs once per N, in the gRPC sandbox, alongside the
@@ -168,7 +169,12 @@ async function startModeSandbox(ctx: ScenarioContext, mode: Mode): Promise<Sandb
       HEALTH_SWEEP_SCHEDULE: NEVER,
       BUNDLE_ROTATION_SCHEDULE: NEVER,
       ...(mode === "run-command"
-        ? { SPIRE_API: "run-command", RUN_COMMAND_COOLDOWN_SECONDS: "2", JOIN_TOKEN_TTL_SECONDS: "1200" }
+        ? {
+            SPIRE_API: "run-command",
+            RUN_COMMAND_COOLDOWN_SECONDS: "2",
+            RUN_COMMAND_POLL_SECONDS: "1",
+            JOIN_TOKEN_TTL_SECONDS: "1200",
+          }
         : {}),
     },
   });
