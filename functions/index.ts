@@ -20,7 +20,7 @@ import { keyVaultEventScope } from "../shared/keyVaultEvents.js";
 import { getServices } from "../shared/services.js";
 import { adminSvidStatus, checkAdminClient } from "../shared/trust/admin-status.js";
 import { readAdminSecret } from "../shared/trust/admin-vault.js";
-import { ownBundleWrite, readLastRotation } from "../shared/trust/ledger.js";
+import { lastBundleWrite, readLastRotation } from "../shared/trust/ledger.js";
 import { readServerBundle } from "../shared/trust/server-bundle.js";
 import { summarizeServerBundle } from "../shared/trust/summary.js";
 import { readVaultBundle } from "../shared/trust/vault.js";
@@ -105,10 +105,10 @@ df.app.client.http("operations", {
 df.app.client.eventGrid("keyVaultEvents", {
   handler: keyVaultEventsHandler({
     scope: keyVaultEventScope(config),
-    ownWrite: async (secret, version) => {
-      if (secret !== config.keyVault.trustBundleSecretName) return undefined;
-      return ownBundleWrite(await getServices(config).fleetTable(), version);
-    },
+    lastOwnWrite: async (secret) =>
+      secret === config.keyVault.trustBundleSecretName
+        ? lastBundleWrite(await getServices(config).fleetTable())
+        : undefined,
   }),
 });
 

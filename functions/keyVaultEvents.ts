@@ -3,6 +3,7 @@ import type { DurableClient } from "durable-functions";
 import { type RotationStartOutcome, startRotateBundle } from "../orchestrations/rotateBundle.start.js";
 import { classifyKeyVaultEvent, type KeyVaultEventScope } from "../shared/keyVaultEvents.js";
 import { createLogger } from "../shared/logging.js";
+import { type OwnWrite, ownWriteEcho } from "../shared/trust/own-write.js";
 
 /** Thrown for an event this app must not act on; its message names the problem. */
 export class KeyVaultEventRejected extends Error {
@@ -14,17 +15,17 @@ export interface KeyVaultEventDeps {
   /** The rotation's starter (a singleton); replaceable in tests. */
   start?: typeof startRotateBundle;
   /**
-   * Whether this app itself wrote `version` of `secret` (its rotation, or a deploy's bundle step,
-   * notes each version it writes in the fleet table): a description of that write, or undefined.
+   * The version of `secret` this app last wrote, and when (its rotation and a deploy's bundle step
+   * note each version they write in the fleet table); undefined when none or not kept.
    */
-  ownWrite?: (secret: string, version: string) => Promise<string | undefined>;
+  lastOwnWrite?: (secret: string) => Promise<OwnWrite | undefined>;
 }
 
 /**
  * The Event Grid trigger for Key Vault's secret events on the trust bundle and the admin SVID:
  * each accepted event nudges a rotation to check now (the starter is a singleton, so a burst of
- * events during one rotation joins that run), except the new-version event of a version this app
- * wrote itself (`ownWrite`); other Key Vault events of the vault are acknowledged and ignored.
+ * events during one rotation joins that run), except the echo of a version this app wrote itself
+ * (`lastOwnWrite`); other Key Vault events of the vault are acknowledged and ignored.
  *
  * An app.eventGrid function cannot choose the HTTP status Event Grid gets: the extension answers
  * 202 when every invocation of a delivery succeeded and 500 (with the exception's message) when
@@ -54,21 +55,22 @@ export function keyVaultEventsHandler(deps: KeyVaultEventDeps) {
       });
       return;
     }
-    if (verdict.eventType === "Microsoft.KeyVault.SecretNewVersionCreated" && deps.ownWrite) {
-      // The app's own write: its writer read the server's bundle a moment ago, so a rotation would
-      // only read it again (in run-command mode, one more run-command on the VM). Anyone else's
-      // version, or a fleet table that cannot say, still starts the check.
-      const own = await deps.ownWrite(verdict.secret, verdict.version).catch((err: unknown) => {
+    if (deps.lastOwnWrite) {
+      // The echo of the app's own write starts nothing (shared/trust/own-write.ts); anyone else's
+      // version, a later notice, or a fleet table that cannot say still starts the check.
+      const own = await deps.lastOwnWrite(verdict.secret).catch((err: unknown) => {
         log.warn("could not tell whether this app wrote the version; checking it", {
           eventId: verdict.eventId,
           error: (err as Error)?.message ?? String(err),
         });
         return undefined;
       });
-      if (own) {
+      const echo = ownWriteEcho(verdict, own);
+      if (echo) {
         log.info("Key Vault event acknowledged and ignored", {
           eventId: verdict.eventId,
-          reason: `version ${verdict.version} of ${verdict.secret} was ${own}; nothing to check`,
+          eventType: verdict.eventType,
+          reason: `version ${verdict.version} of ${verdict.secret} was ${echo}; nothing to check`,
         });
         return;
       }

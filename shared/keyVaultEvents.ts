@@ -38,6 +38,8 @@ export type KeyVaultEventVerdict =
       kind: "rotate";
       eventId: string;
       eventType: SecretEventType;
+      /** When Key Vault raised it (an Event Grid retry keeps the first time). */
+      eventTime: string;
       secret: string;
       version: string;
       /** EXP of the version the event is about, when it has one. */
@@ -189,6 +191,7 @@ export function classifyKeyVaultEvent(event: unknown, scope: KeyVaultEventScope)
     kind: "rotate",
     eventId: e.id,
     eventType,
+    eventTime: new Date(e.eventTime).toISOString(),
     secret,
     version: data.version,
     ...(data.exp !== undefined ? { expiresOn: new Date(data.exp * 1000).toISOString() } : {}),

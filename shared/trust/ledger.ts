@@ -156,14 +156,13 @@ export async function readLastRotation(
   }
 }
 
-/** How this app wrote `version` of the bundle secret, when the summary row says it did. */
-export async function ownBundleWrite(
+/** The version of the bundle secret this app last wrote, and when; undefined before any write. */
+export async function lastBundleWrite(
   table: Pick<TableClient, "getEntity">,
-  version: string,
-): Promise<string | undefined> {
+): Promise<{ version: string; at?: string } | undefined> {
   const last = await readLastRotation(table);
-  if (!last?.lastWriteVersion || last.lastWriteVersion !== version) return undefined;
-  return `written by this app at ${last.lastWriteAt ?? "an unrecorded time"}`;
+  if (!last?.lastWriteVersion) return undefined;
+  return { version: last.lastWriteVersion, ...(last.lastWriteAt && { at: last.lastWriteAt }) };
 }
 
 export interface CaResetEvent {

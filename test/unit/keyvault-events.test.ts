@@ -59,6 +59,7 @@ describe("classifyKeyVaultEvent accepts the three secret events on the two secre
       kind: "rotate",
       eventId: "00eccf70-95a7-4e7c-8299-2eb17ee9ad64",
       eventType,
+      eventTime: "2026-12-01T01:08:33.103Z",
       secret,
       version: "abc",
       expiresOn: "2026-12-01T00:00:00.000Z",
