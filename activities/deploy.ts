@@ -10,6 +10,7 @@ import { type Logger, type LogSink, registerSecret } from "../shared/logging.js"
 import type { Services } from "../shared/services.js";
 import { agentAliasId } from "../shared/spiffe/ids.js";
 import { type EntryDiff, reconcileEntries } from "../shared/spire/entry-reconcile.js";
+import { mapLimited } from "../shared/spire/paging.js";
 import { readVaultBundle } from "../shared/trust/vault.js";
 import { syncBundle } from "./bundle.js";
 import type { ActivityResult } from "./contracts.js";
@@ -319,6 +320,8 @@ export function deployRollover(
 }
 
 export const tokenSecretName = (app: string) => `join-token-${app}`;
+/** Key Vault calls in flight at once for a deploy's tokens (far inside a vault's 4,000 per 10 s). */
+const KEY_VAULT_CONCURRENCY = 8;
 const runTag = (runId: string) => createHash("sha256").update(runId).digest("hex").slice(0, 32);
 
 /** This run's token for the app, when a previous attempt of the activity stored it already. */
@@ -364,13 +367,12 @@ export function deployEntriesAndTokens(
             keep: i.keep,
             x509SvidTtl: s.config.apps.workloadX509TtlSeconds,
           });
-      const reused: DeployToken[] = [];
-      const needed: typeof i.targets = [];
-      for (const t of i.targets) {
-        const found = await storedToken(s, t.name, i.runId);
-        if (found) reused.push(found);
-        else needed.push(t);
-      }
+      // Key Vault round trips, a few at a time: a wide deploy stores a token per app.
+      const stored = await mapLimited(i.targets, KEY_VAULT_CONCURRENCY, (t) =>
+        storedToken(s, t.name, i.runId),
+      );
+      const reused = stored.filter((x): x is DeployToken => x !== undefined);
+      const needed = i.targets.filter((_, n) => stored[n] === undefined);
       const ttlSeconds = s.config.spire.joinTokenTtlSeconds;
       const result = await spire.applyDeployBatch({
         tokens: { aliases: needed.map((t) => t.alias), ttlSeconds },
@@ -378,13 +380,16 @@ export function deployEntriesAndTokens(
         update: diff.update,
         delete: diff.delete,
       });
-      const tokens = [...reused];
       for (const [n, t] of needed.entries()) {
         const token = result.tokens[n];
         if (!token) throw new Error(`the SPIRE server returned no join token for ${t.name}`);
         registerSecret(token.value);
-        tokens.push(await storeToken(s, t.name, token.value, token.expiresAt, i.runId, log));
       }
+      const created = await mapLimited(needed, KEY_VAULT_CONCURRENCY, (t, n) => {
+        const token = result.tokens[n]!;
+        return storeToken(s, t.name, token.value, token.expiresAt, i.runId, log);
+      });
+      const tokens = [...reused, ...created];
       tokens.sort((a, b) => a.app.localeCompare(b.app));
       const failures = result.failures.map((f) => `${f.op} ${f.id}: ${f.code} ${f.message}`);
       log.info("reconciled entries and created tokens", {
