@@ -68,13 +68,10 @@ export interface ServicesOptions {
   /** Where the SPIRE adapters log (default console). */
   logSink?: LogSink;
   /** Run-command mode's tuning (defaults suit Azure; the sandbox polls faster). */
-  runCommand?: RunCommandTuning;
+  runCommand?: VmRunCommandTuning;
   /** How often a TCP/mTLS client checks Key Vault for new credentials (defaults: 60 s, 5 min margin). */
   tcpCredentials?: TcpCredentialTuning;
 }
-
-/** Run-command mode's tuning (defaults suit Azure; the sandbox polls faster). */
-export type RunCommandTuning = VmRunCommandTuning;
 
 // Azurite's well-known development account: public, documented by Microsoft, only ever used for
 // an http:// tables endpoint (which no real storage account has).
@@ -102,7 +99,7 @@ async function buildSpire(
   compute: ComputeManagementClient,
   logger: SpireLogger,
   blobService: () => BlobServiceClient,
-  tuning: RunCommandTuning = {},
+  tuning: VmRunCommandTuning = {},
 ): Promise<SpireServer> {
   const { spire } = config;
   if (spire.api === "grpc") {
@@ -127,7 +124,7 @@ async function buildVmSpire(
   compute: ComputeManagementClient,
   logger: SpireLogger,
   blobService: () => BlobServiceClient,
-  tuning: RunCommandTuning = {},
+  tuning: VmRunCommandTuning = {},
 ): Promise<RunCommandSpireServer> {
   // The lease and output blobs live in the host's storage: every worker of the app shares it.
   return new RunCommandSpireServer({
