@@ -29,9 +29,8 @@ import type { Scenario, ScenarioContext } from "./types.js";
  * SPIRE and the CPU can only slow the product down; N = 20 waits for the seed to finish, see
  * below). Serial and without branches, the seed's cost is linear in N: a fixed part (server
  * start, bundle, agent list, the two sleeps) plus per app one token run-command, one update and
- * one entry run-command. N = 1 and 5 run for real; N = 20
- * (about 5 real minutes on its own) is extrapolated from the N = 5 run's per-app step times
- * unless SEED_FULL=1 runs it; each row says which (`seedMeasured`). A product deploy that runs
+ * one entry run-command. N = 1 and 5 run for real; N = 20 (about 5 real minutes on its own) is
+ * extrapolated from the N = 5 run's per-app step times unless SEED_FULL=1 runs it; each row says which (`seedMeasured`). A product deploy that runs
  * past PRODUCT_WAIT_MS, or an N = 5 deploy so slow that N = 20 cannot fit the budget, ends that
  * mode's rows with the reason instead of a figure.
  */

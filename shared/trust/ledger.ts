@@ -109,7 +109,8 @@ export async function recordRotation(table: TableClient, record: RotationRecord)
  * Notes a version this app just wrote, before the run records itself: Key Vault raises
  * SecretNewVersionCreated for it within seconds, and the event trigger checks the summary row's
  * lastWriteVersion to tell the app's own writes (nothing to check: the writer read the server a
- * moment ago) from anyone else's. The run's record later merges the same fields again.
+ * moment ago) from anyone else's. The run's record later merges the same version again, with
+ * the run's finish time as lastWriteAt.
  */
 export async function noteBundleWrite(
   table: Pick<TableClient, "upsertEntity">,

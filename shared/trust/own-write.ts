@@ -34,6 +34,6 @@ export function ownWriteEcho(event: BundleEvent, own: OwnWrite | undefined): str
   const after = (Date.parse(event.eventTime) - Date.parse(own.at)) / 1000;
   // A later NearExpiry (a long-lived CA's 30-day notice) is news and starts a check.
   return after >= -ECHO_WINDOW_SECONDS && after <= ECHO_WINDOW_SECONDS
-    ? `${by}, and its near-expiry notice came ${Math.round(after)} s after the write`
+    ? `${by}, and its near-expiry notice came within ${Math.abs(Math.round(after))} s of the write`
     : undefined;
 }

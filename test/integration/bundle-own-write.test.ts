@@ -38,7 +38,7 @@ describe("the bundle's own-write note", () => {
     expect(await lastBundleWrite(table)).toEqual({ version: "v1", at: "2026-12-02T05:00:00.000Z" });
   });
 
-  it("keeps the run's other summary fields when a later write is noted, and the run's record agrees", async () => {
+  it("keeps the run's other summary fields when a later write is noted, and reads back the later one", async () => {
     await recordRotation(table, {
       runId: "r1",
       trigger: "deploy",
