@@ -204,3 +204,32 @@ describe("starting an id that is in use (host.json overridableExistingInstanceSt
     expect(harness.callsOf("note")).toEqual(["first", "second"]);
   });
 });
+
+describe("a parent id run again calls its child id again", () => {
+  // The deploy and the health sweep run on fixed ids and call each app's fixed re-attestation id
+  // at the same sequence number every run; each run's call must start a new execution of the
+  // child, not hand back the output of the child an earlier run started.
+  const child: OrchestrationHandler = function* (context) {
+    return yield context.df.callActivity("note", context.df.getInput());
+  };
+  const parent: OrchestrationHandler = function* (context) {
+    return yield context.df.callSubOrchestrator("child", context.df.getInput(), "kid");
+  };
+  let harness: ReplayHarness | undefined;
+  afterEach(async () => {
+    await harness?.dispose();
+  });
+
+  it("starts the child anew for each run of the parent and returns that run's result", async () => {
+    harness = new ReplayHarness({
+      orchestrations: { parent, child },
+      activities: { note: (input) => `noted ${String(input)}` },
+      overridableExistingInstanceStates: "NonRunningStates",
+    });
+    expect((await harness.run("parent", "first", "p")).output).toBe("noted first");
+    const second = await harness.run("parent", "second", "p");
+    expect(second).toMatchObject({ runtimeStatus: "Completed", output: "noted second" });
+    expect(harness.callsOf("note")).toEqual(["first", "second"]);
+    expect(harness.status("kid")).toMatchObject({ runtimeStatus: "Completed", output: "noted second" });
+  });
+});

@@ -713,7 +713,8 @@ export class DurableEngine {
               Reason: `Sub-orchestration '${r.name}' (${r.instanceId}) ${status.toLowerCase()}: ${String(output)}`,
               Details: String(output),
             };
-      this.deliver(parent.instanceId, event);
+      // Only to the execution that started it: a later run of the parent id is not waiting for it.
+      this.deliver(parent.instanceId, event, parent.execution);
     }
   }
 
@@ -818,14 +819,24 @@ export class DurableEngine {
     inputText: string | undefined,
   ): void {
     const existing = this.instances.get(childId);
-    if (existing && existing.parent?.instanceId === parentId && existing.parent.seq === seq) {
+    const execution = this.instances.get(parentId)?.executions;
+    if (
+      existing &&
+      existing.parent?.instanceId === parentId &&
+      existing.parent.seq === seq &&
+      (existing.parent.execution === undefined || existing.parent.execution === execution)
+    ) {
       // Already started before a restart; it reports back when it finishes.
       if (TERMINAL.includes(existing.runtimeStatus))
         this.finish(existing, existing.runtimeStatus, existing.output);
       return;
     }
     try {
-      this.startNew(name, childId, inputText, { instanceId: parentId, seq });
+      this.startNew(name, childId, inputText, {
+        instanceId: parentId,
+        seq,
+        ...(execution !== undefined && { execution }),
+      });
     } catch (err) {
       this.deliver(parentId, {
         EventType: EventType.SubOrchestrationInstanceFailed,

@@ -33,7 +33,13 @@ export interface InstanceRecord {
   recorded: RecordedAction[];
   slots: Record<string, { action: number; role: SlotRole }>;
   nextSeq: number;
-  parent?: { instanceId: string; seq: number };
+  /**
+   * The parent's instance, the sequence number of its call and which of its executions made it (a
+   * parent id run again makes the same call at the same sequence number: only the execution tells
+   * a child started before a restart from a child of an earlier run). Absent in records saved
+   * before it existed.
+   */
+  parent?: { instanceId: string; seq: number; execution?: number };
   executions: number;
 }
 
