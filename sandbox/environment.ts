@@ -53,6 +53,8 @@ export interface SandboxOptions {
    * missing, for the product to bootstrap. Default false.
    */
   spireOverTcp?: boolean;
+  /** SPIRE's audit log on, so a scenario can count the Server API calls the product made. */
+  spireAuditLog?: boolean;
 }
 
 /** The admin SVID secret's name when the sandbox's product uses TCP with mTLS. */
@@ -121,6 +123,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       trustDomain: SANDBOX_TRUST_DOMAIN,
       bins,
       ...(opts.spireLogLevel ? { logLevel: opts.spireLogLevel } : {}),
+      ...(opts.spireAuditLog && { auditLog: true }),
       ...opts.spireTtls,
       ...(opts.spireOverTcp
         ? {

@@ -7,7 +7,7 @@ import { SandboxCredential } from "../../shared/azure/credential.js";
 import { ownedEntryId } from "../../shared/spire/entry-reconcile.js";
 import { type Sandbox, startSandbox } from "../environment.js";
 import { type HostProcess, startHostProcess } from "../host/process.js";
-import { pollUntil } from "../spire/index.js";
+import { countServerApiCalls, pollUntil } from "../spire/index.js";
 import { fleetAppSpec } from "./fleet.js";
 import { armCallsSince, countTokenLeaks } from "./replica-restart.js";
 import { NEVER } from "./sweep-common.js";
@@ -120,6 +120,8 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
     profile: ctx.profile,
     echoHost: false,
     log: (m) => ctx.log(m),
+    // The product's Server API calls are counted from SPIRE's own audit log.
+    spireAuditLog: true,
     // SPIRE runs in real time but durable timers on the sandbox clock: the attestation spacing is
     // scaled up so agents still attest 1.2 real seconds apart (SPIRE's 1/s per-IP limit).
     settings: {
@@ -202,6 +204,7 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
     const counters1 = sb.azure.counters.snapshot();
     await sb.spire.logs.poll();
     const serverLines = sb.spire.logs.lines.filter((l) => l.index > logFrom);
+    const spireCalls = countServerApiCalls(serverLines);
     const armCalls = Object.values(armCallsSince(counters0.armCalls, counters1.armCalls)).reduce(
       (a, b) => a + b,
       0,
@@ -264,8 +267,12 @@ export async function runDeployScenario(ctx: ScenarioContext, opts: DeployRunOpt
       skipped,
       seconds,
       armCalls,
-      // The sandbox counts no Server API calls; the deploy-wide ones are in the dry-run plan.
-      spireCalls: null,
+      // Server API calls SPIRE's audit log shows from the admin socket while the deploy ran: the
+      // product's gRPC client, or the spire-server CLI its run-command scripts run (agents are
+      // TCP callers and are not counted; the scenario makes no call of its own in that window).
+      spireCalls: spireCalls.calls,
+      spireCallsByMethod: spireCalls.byMethod,
+      spireCallers: spireCalls.byCaller,
       runCommands: counters1.runCommands.created - counters0.runCommands.created,
       entriesCreated: out?.totals.entriesCreated ?? 0,
       entriesDeleted: out?.totals.entriesDeleted ?? 0,

@@ -39,6 +39,8 @@ export interface ServerConfigInput {
   adminIds?: readonly string[];
   /** SPIRE limits attestation to 1/s per client IP by default; false lifts it (a test's fleet of agents). */
   attestationRateLimit?: boolean;
+  /** audit_log_enabled: one "API accessed" line per Server API call (per item of a batch). */
+  auditLog?: boolean;
 }
 
 export function serverConfig(c: ServerConfigInput): string {
@@ -62,6 +64,7 @@ export function serverConfig(c: ServerConfigInput): string {
   }
   if (c.agentTtl !== undefined) lines.push(`  agent_ttl = ${q(goDuration(c.agentTtl, "agentTtl"))}`);
   if (c.adminIds && c.adminIds.length > 0) lines.push(`  admin_ids = [${c.adminIds.map(q).join(", ")}]`);
+  if (c.auditLog === true) lines.push("  audit_log_enabled = true");
   if (c.attestationRateLimit === false) lines.push("  ratelimit {", "    attestation = false", "  }");
   lines.push(
     "}",

@@ -7,6 +7,7 @@ export {
   startSpireAgent,
   type WorkloadSvid,
 } from "./agent.js";
+export { type ApiCallCount, countServerApiCalls } from "./audit.js";
 export { type Duration, freePort, type LogLevel } from "./config.js";
 export { LocalRunCommands, type LocalRunCommandsOptions } from "./local-run-commands.js";
 export {

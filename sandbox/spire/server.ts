@@ -41,6 +41,8 @@ export interface SpireServerOptions {
   logLevel?: LogLevel;
   /** false: no limit on agent attestations per second (default SPIRE's 1/s per IP). */
   attestationRateLimit?: boolean;
+  /** SPIRE's audit log: every Server API call logged, to count a client's calls (see audit.ts). */
+  auditLog?: boolean;
   /** Default: ensureSpire(). */
   bins?: SpireBinaries;
   /** Bound for starting up and becoming healthy (default 30 s). */
@@ -131,6 +133,7 @@ export async function startSpireServer(options: SpireServerOptions = {}): Promis
         ...(options.attestationRateLimit !== undefined && {
           attestationRateLimit: options.attestationRateLimit,
         }),
+        ...(options.auditLog && { auditLog: true }),
       }),
     );
 
