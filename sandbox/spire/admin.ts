@@ -24,3 +24,19 @@ export async function mintAdminSvid(
   const svid = await server.mintX509Svid({ csrDer, ttlSeconds });
   return { spiffeId: svid.spiffeId, certChainPem: svid.certChainPem, keyPem, expiresAt: svid.expiresAt };
 }
+
+/** Where a TCP/mTLS Server API client presenting `admin` reaches `server` (GrpcSpireServer's target). */
+export function adminTcpTarget(
+  server: { bindAddress: string; port: number },
+  trustBundlePem: string,
+  admin: Pick<AdminSvid, "certChainPem" | "keyPem">,
+) {
+  return {
+    kind: "tcp" as const,
+    host: server.bindAddress,
+    port: server.port,
+    trustBundlePem,
+    clientCertChainPem: admin.certChainPem,
+    clientKeyPem: admin.keyPem,
+  };
+}

@@ -1,4 +1,4 @@
-export { type AdminSvid, mintAdminSvid } from "./admin.js";
+export { type AdminSvid, adminTcpTarget, mintAdminSvid } from "./admin.js";
 export {
   parseFetchX509Output,
   type SpireAgentHandle,

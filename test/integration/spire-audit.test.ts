@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { attestJoinTokenAgents } from "../../sandbox/spire/attest.js";
 import {
+  adminTcpTarget,
   countServerApiCalls,
   mintAdminSvid,
   type SpireServerHandle,
@@ -68,14 +69,7 @@ it("counts the calls SPIRE's audit log shows, one per batch, by caller", async (
   const tcp = new GrpcSpireServer({
     trustDomain: TD,
     callTimeoutMs: 5_000,
-    target: {
-      kind: "tcp",
-      host: server.bindAddress,
-      port: server.port,
-      trustBundlePem: bundlePem,
-      clientCertChainPem: admin.certChainPem,
-      clientKeyPem: admin.keyPem,
-    },
+    target: adminTcpTarget(server, bundlePem, admin),
   });
   const tcpFrom = server.logs.lines.at(-1)?.index ?? -1;
   try {

@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  adminTcpTarget,
   mintAdminSvid,
   type SpireAgentHandle,
   type SpireAgentOptions,
@@ -253,14 +254,7 @@ describe("real SPIRE through the gRPC adapter", () => {
     const withAdmin = new GrpcSpireServer({
       trustDomain: TD,
       callTimeoutMs: 5_000,
-      target: {
-        kind: "tcp",
-        host: server.bindAddress,
-        port: server.port,
-        trustBundlePem: bundle.pem,
-        clientCertChainPem: admin.certChainPem,
-        clientKeyPem: admin.keyPem,
-      },
+      target: adminTcpTarget(server, bundle.pem, admin),
     });
     clients.push(withAdmin);
     expect((await withAdmin.listAgents()).length).toBeGreaterThan(0);
@@ -285,14 +279,7 @@ describe("real SPIRE through the gRPC adapter", () => {
       trustDomain: TD,
       callTimeoutMs: 5_000,
       readAttempts: 1,
-      target: {
-        kind: "tcp",
-        host: server.bindAddress,
-        port: server.port,
-        trustBundlePem: bundle.pem,
-        clientCertChainPem: notAdmin.certChainPem,
-        clientKeyPem: notAdmin.keyPem,
-      },
+      target: adminTcpTarget(server, bundle.pem, notAdmin),
     });
     clients.push(wrongId);
     await expect(wrongId.createJoinTokens([agentAliasId(TD, "intruder")], 60)).rejects.toMatchObject({
